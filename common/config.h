@@ -1,0 +1,132 @@
+// The daemon's configuration (SPEC.md "Configuration"): the resolved, validated form.
+// parse_config() turns JSON text (comments and trailing commas allowed) into a Config or a list of
+// problems, one line each, naming the JSON path. Everything the SPEC schema has is parsed here, even
+// parts later features use, so the file format is settled.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace dbx {
+
+struct SocketConfig {
+  std::string path = "/run/dbxcred/dbxcred.sock";
+  unsigned mode = 0660;
+  std::optional<std::string> group;  // default: the daemon's primary group
+};
+
+struct LogConfig {
+  std::string level = "info";  // trace | debug | info | warn | error
+  std::string format = "text";  // text | json
+};
+
+struct Endpoints {
+  std::string authority;            // e.g. https://login.microsoftonline.com (no trailing slash)
+  std::string resource_manager;     // e.g. https://management.azure.com (no trailing slash)
+  std::string management_resource;  // e.g. https://management.core.windows.net/
+  std::string databricks_resource = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
+  std::string imds = "http://169.254.169.254";
+};
+
+enum class CredentialType { client_secret, client_certificate, azure_cli, managed_identity,
+                            workload_identity };
+
+struct CredentialConfig {
+  std::string name;
+  CredentialType type = CredentialType::client_secret;
+  std::string tenant_id;  // client_secret, client_certificate, workload_identity (required)
+  std::string client_id;  // required for the SP types; optional for managed_identity
+  // client_secret: either inline (config must then be 0600-ish) or a file, resolved to an absolute
+  // path (relative: under $CREDENTIALS_DIRECTORY, else the config's folder).
+  std::optional<std::string> client_secret;  // inline secret; masked when printed
+  std::optional<std::string> client_secret_file;
+  std::string certificate_file;  // client_certificate: PEM with key + certificate (absolute)
+  std::string assertion_alg = "PS256";  // client_certificate: PS256 (x5t#S256) | RS256 (x5t)
+  std::string az_path = "az";           // azure_cli
+  std::optional<std::string> az_tenant_id;     // azure_cli: --tenant
+  std::optional<std::string> az_subscription;  // azure_cli: --subscription
+  std::string token_file;  // workload_identity (absolute)
+};
+
+struct PatPolicy {
+  bool enabled = true;  // "pat": false turns minting off (AAD-only workspace)
+  Seconds lifetime{3600};
+  Seconds rotate_before{1200};
+  Seconds max_lifetime{86400};
+  int max_active = 10;
+};
+
+struct AllowList {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+  std::vector<std::uint32_t> uids;
+};
+
+struct WorkspaceConfig {
+  std::string name;
+  std::string credential;  // a key of Config::credentials (validated)
+  std::optional<std::string> host;  // https://adb-….azuredatabricks.net, no trailing slash
+  std::optional<std::string> resource_id;
+  bool management_token = false;
+  PatPolicy pat;
+  std::optional<AllowList> allow;  // nullopt: whoever can open the socket
+};
+
+struct MetadataServiceListen {
+  std::uint16_t port = 0;
+};
+struct ManagedIdentityListen {
+  std::uint16_t port = 0;
+  std::string credential;
+  std::vector<std::string> resources;
+};
+struct MetricsListen {
+  std::uint16_t port = 0;
+};
+
+struct ListenConfig {
+  std::optional<MetadataServiceListen> metadata_service;
+  std::optional<ManagedIdentityListen> managed_identity;
+  std::optional<MetricsListen> metrics;
+};
+
+struct Config {
+  std::string source_path;  // the file this came from (absolute), for messages
+  SocketConfig socket;
+  std::string state_dir = "/var/lib/dbxcred";
+  std::string instance;  // default: the host name
+  LogConfig log;
+  std::string cloud = "public";  // public | usgov | china
+  Endpoints endpoints;           // the cloud's endpoints with overrides applied
+  std::optional<std::string> tls_ca_file;
+  std::map<std::string, CredentialConfig> credentials;
+  std::map<std::string, WorkspaceConfig> workspaces;
+  ListenConfig listen;
+  // Tuning knobs beyond SPEC.md (documented in config/): how long a client waits for an upstream.
+  Seconds request_deadline{15};
+};
+
+struct ConfigProblems {
+  std::vector<std::string> lines;  // e.g. `workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty"`
+};
+
+// Parses and validates. `source_path` is used to resolve relative paths and for permission checks
+// (a config holding an inline secret must not be readable by group/others).
+// `credentials_directory` is $CREDENTIALS_DIRECTORY (systemd LoadCredential=), empty if unset.
+// On failure returns nullopt and fills `problems` (one line per problem).
+std::optional<Config> parse_config(const std::string& text, const std::string& source_path,
+                                   const std::string& credentials_directory,
+                                   ConfigProblems& problems);
+
+// Reads the file and calls parse_config; a missing/unreadable file is one problem line.
+std::optional<Config> load_config(const std::string& path, ConfigProblems& problems);
+
+// The resolved configuration as pretty JSON with every secret replaced by "***".
+std::string render_config_masked(const Config& config);
+
+}  // namespace dbx

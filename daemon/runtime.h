@@ -1,0 +1,33 @@
+// Runtime: the event loop as seen by the engine — the clock, timers, deferred calls and randomness.
+// The daemon uses AsioRuntime (one io_context thread); unit tests use FakeRuntime
+// (tests/daemon/fake_runtime.h) and advance time by hand, so no test sleeps.
+// All callbacks run on the loop's single thread: engine objects need no locks.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "common/clock.h"
+
+namespace dbx {
+
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  virtual void cancel() = 0;  // idempotent; a cancelled timer never fires
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual TimePoint now() const = 0;
+  // Calls fn once after `delay` on the loop. Destroying the returned Timer does NOT cancel it;
+  // call cancel().
+  virtual std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) = 0;
+  // Calls fn on the loop soon, never inline.
+  virtual void post(std::function<void()> fn) = 0;
+  // Uniform in [0, 1): the source of jitter.
+  virtual double random_unit() = 0;
+};
+
+}  // namespace dbx

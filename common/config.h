@@ -1,7 +1,7 @@
 // The daemon's configuration (SPEC.md "Configuration"): the resolved, validated form.
 // parse_config() turns JSON text (comments and trailing commas allowed) into a Config or a list of
-// problems, one line each, naming the JSON path. Everything the SPEC schema has is parsed here, even
-// parts later features use, so the file format is settled.
+// problems, one line each, naming the JSON path. Everything the SPEC schema has is parsed here,
+// even parts later features use, so the file format is settled.
 #pragma once
 
 #include <cstdint>
@@ -21,7 +21,7 @@ struct SocketConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace | debug | info | warn | error
+  std::string level = "info";   // trace | debug | info | warn | error
   std::string format = "text";  // text | json
 };
 
@@ -33,8 +33,13 @@ struct Endpoints {
   std::string imds = "http://169.254.169.254";
 };
 
-enum class CredentialType { client_secret, client_certificate, azure_cli, managed_identity,
-                            workload_identity };
+enum class CredentialType {
+  client_secret,
+  client_certificate,
+  azure_cli,
+  managed_identity,
+  workload_identity
+};
 
 struct CredentialConfig {
   std::string name;
@@ -45,12 +50,12 @@ struct CredentialConfig {
   // path (relative: under $CREDENTIALS_DIRECTORY, else the config's folder).
   std::optional<std::string> client_secret;  // inline secret; masked when printed
   std::optional<std::string> client_secret_file;
-  std::string certificate_file;  // client_certificate: PEM with key + certificate (absolute)
+  std::string certificate_file;         // client_certificate: PEM with key + certificate (absolute)
   std::string assertion_alg = "PS256";  // client_certificate: PS256 (x5t#S256) | RS256 (x5t)
   std::string az_path = "az";           // azure_cli
   std::optional<std::string> az_tenant_id;     // azure_cli: --tenant
   std::optional<std::string> az_subscription;  // azure_cli: --subscription
-  std::string token_file;  // workload_identity (absolute)
+  std::string token_file;                      // workload_identity (absolute)
 };
 
 struct PatPolicy {
@@ -69,7 +74,7 @@ struct AllowList {
 
 struct WorkspaceConfig {
   std::string name;
-  std::string credential;  // a key of Config::credentials (validated)
+  std::string credential;           // a key of Config::credentials (validated)
   std::optional<std::string> host;  // https://adb-….azuredatabricks.net, no trailing slash
   std::optional<std::string> resource_id;
   bool management_token = false;
@@ -112,7 +117,8 @@ struct Config {
 };
 
 struct ConfigProblems {
-  std::vector<std::string> lines;  // e.g. `workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty"`
+  std::vector<std::string>
+      lines;  // e.g. `workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty"`
 };
 
 // Parses and validates. `source_path` is used to resolve relative paths and for permission checks

@@ -4,24 +4,36 @@ namespace dbx {
 
 std::string_view to_string(ErrorCode code) {
   switch (code) {
-    case ErrorCode::bad_request: return "bad_request";
-    case ErrorCode::forbidden: return "forbidden";
-    case ErrorCode::not_found: return "not_found";
-    case ErrorCode::quota_exhausted: return "quota_exhausted";
-    case ErrorCode::upstream_unavailable: return "upstream_unavailable";
-    case ErrorCode::internal: return "internal";
+    case ErrorCode::bad_request:
+      return "bad_request";
+    case ErrorCode::forbidden:
+      return "forbidden";
+    case ErrorCode::not_found:
+      return "not_found";
+    case ErrorCode::quota_exhausted:
+      return "quota_exhausted";
+    case ErrorCode::upstream_unavailable:
+      return "upstream_unavailable";
+    case ErrorCode::internal:
+      return "internal";
   }
   return "internal";
 }
 
 int http_status(ErrorCode code) {
   switch (code) {
-    case ErrorCode::bad_request: return 400;
-    case ErrorCode::forbidden: return 403;
-    case ErrorCode::not_found: return 404;
-    case ErrorCode::quota_exhausted: return 429;
-    case ErrorCode::upstream_unavailable: return 503;
-    case ErrorCode::internal: return 500;
+    case ErrorCode::bad_request:
+      return 400;
+    case ErrorCode::forbidden:
+      return 403;
+    case ErrorCode::not_found:
+      return 404;
+    case ErrorCode::quota_exhausted:
+      return 429;
+    case ErrorCode::upstream_unavailable:
+      return 503;
+    case ErrorCode::internal:
+      return 500;
   }
   return 500;
 }

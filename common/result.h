@@ -1,6 +1,6 @@
 // Result<T>: a value or an Error, used across the engine instead of exceptions (STYLE.md habit 6).
-// Error codes are the socket API's error codes (SPEC.md); the message is for users and never holds a
-// secret.
+// Error codes are the socket API's error codes (SPEC.md); the message is for users and never holds
+// a secret.
 #pragma once
 
 #include <chrono>
@@ -40,7 +40,7 @@ inline Error make_error(ErrorCode code, std::string message) {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -60,6 +60,8 @@ class [[nodiscard]] Result {
 
 // A Result with no value.
 using Status = Result<std::monostate>;
-inline Status ok_status() { return Status(std::monostate{}); }
+inline Status ok_status() {
+  return Status(std::monostate{});
+}
 
 }  // namespace dbx

@@ -1,0 +1,85 @@
+// TokenCache: the token of one (credential, resource) pair. Serves the cached token while it has
+// `min_valid` left, refreshes it in the background before it expires, makes concurrent callers
+// share one upstream call (single-flight), keeps serving a still-valid token while refreshes fail
+// (stale-on-error), backs off after failures and never calls earlier than a Retry-After allows.
+// Runs on the loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/credentials/credential_source.h"
+#include "daemon/runtime.h"
+
+namespace dbx {
+
+struct TokenCacheStatus {
+  std::string resource;
+  std::optional<TimePoint> expires_at;    // of the cached token
+  std::optional<TimePoint> next_refresh;  // next planned upstream call (refresh or retry)
+  std::optional<std::string> last_error;  // of the last failed refresh, cleared on success
+  bool in_flight = false;
+  int consecutive_failures = 0;
+  std::uint64_t hits = 0;            // requests served from the cache without waiting
+  std::uint64_t waits = 0;           // requests that had to wait for an upstream call
+  std::uint64_t fetches = 0;         // upstream calls made
+  std::uint64_t fetch_failures = 0;  // upstream calls that failed
+};
+
+class TokenCache {
+ public:
+  // `label` names the pair in messages ("credential ci-sp, resource 2ff8…"); `deadline` bounds how
+  // long a client waits for an upstream call.
+  TokenCache(Runtime& runtime, CredentialSource& source, std::string resource, std::string label,
+             Seconds deadline);
+  ~TokenCache();
+  TokenCache(const TokenCache&) = delete;
+  TokenCache& operator=(const TokenCache&) = delete;
+
+  // Fetches in the background now (eager start-up); a failure is retried on the backoff schedule.
+  void start();
+  // Calls `done` with a token valid for at least effective_min_valid(min_valid) — at once when the
+  // cache holds one, else after the (shared) upstream call, or with an error at the deadline.
+  void get(Seconds min_valid, TokenCallback done);
+  TokenCacheStatus status() const;
+  const std::string& resource() const { return resource_; }
+
+ private:
+  struct Waiter {
+    std::uint64_t id;
+    Seconds min_valid;
+    TimePoint deadline;
+    TokenCallback done;
+    std::shared_ptr<Timer> timer;
+  };
+
+  void begin_fetch();
+  void on_fetched(Result<AccessToken> result);
+  void schedule_next(TimePoint at);
+  void expire_waiter(std::uint64_t id);
+  Error waiting_error(const char* why) const;
+
+  Runtime& runtime_;
+  CredentialSource& source_;
+  std::string resource_;
+  std::string label_;
+  Seconds deadline_;
+
+  std::optional<AccessToken> cached_;
+  bool in_flight_ = false;
+  int failures_ = 0;
+  std::optional<Error> last_error_;
+  std::optional<TimePoint> next_attempt_;  // no upstream call before this (backoff / Retry-After)
+  std::optional<TimePoint> next_refresh_;
+  std::shared_ptr<Timer> timer_;
+  std::vector<Waiter> waiters_;
+  std::uint64_t next_waiter_id_ = 1;
+  TokenCacheStatus counters_;
+  // Callbacks hold a weak_ptr to this: a cache dropped on reload ignores late upstream answers.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace dbx

@@ -1,0 +1,126 @@
+#include "daemon/broker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "daemon/cache/refresh_policy.h"
+#include "daemon/credentials/entra_token.h"
+#include "daemon/credentials/source_factory.h"
+
+namespace dbx {
+
+Broker::Broker(Runtime& runtime, Transport& transport, Config config)
+    : runtime_(runtime), transport_(transport), config_(std::move(config)) {
+  for (const auto& [name, cred] : config_.credentials) {
+    CredentialState state;
+    auto source = make_credential_source(cred, config_, runtime_, transport_);
+    if (source) {
+      state.source = std::move(source.value());
+    } else {
+      state.setup_error = source.error();
+      spdlog::error("{}", source.error().message);
+    }
+    credentials_.emplace(name, std::move(state));
+  }
+}
+
+Broker::~Broker() = default;
+
+void Broker::start() {
+  Error ignored;
+  for (const auto& [name, ws] : config_.workspaces) {
+    if (auto* c = cache_for(ws.credential, config_.endpoints.databricks_resource, ignored))
+      c->start();
+    if (ws.management_token) {
+      if (auto* c = cache_for(ws.credential, config_.endpoints.management_resource, ignored))
+        c->start();
+    }
+  }
+}
+
+const WorkspaceConfig* Broker::find_workspace(std::string_view name) const {
+  auto it = config_.workspaces.find(std::string(name));
+  return it == config_.workspaces.end() ? nullptr : &it->second;
+}
+
+std::string Broker::host_of(const WorkspaceConfig& ws) const {
+  return ws.host.value_or("");
+}
+
+TokenCache* Broker::cache_for(const std::string& credential, const std::string& resource,
+                              Error& error) {
+  auto it = credentials_.find(credential);
+  if (it == credentials_.end()) {
+    error = make_error(ErrorCode::internal, "unknown credential " + credential);
+    return nullptr;
+  }
+  CredentialState& state = it->second;
+  if (!state.source) {
+    error = *state.setup_error;
+    return nullptr;
+  }
+  const std::string key = normalize_resource(resource);
+  auto& slot = state.caches[key];
+  if (!slot) {
+    slot = std::make_unique<TokenCache>(runtime_, *state.source, resource,
+                                        "credential " + credential + ", resource " + key,
+                                        config_.request_deadline);
+  }
+  return slot.get();
+}
+
+void Broker::token(const std::string& credential, const std::string& resource, Seconds min_valid,
+                   TokenCallback done) {
+  Error error;
+  TokenCache* cache = cache_for(credential, resource, error);
+  if (cache == nullptr) {
+    done(std::move(error));
+    return;
+  }
+  cache->get(min_valid, std::move(done));
+}
+
+void Broker::aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback done) {
+  token(ws.credential, config_.endpoints.databricks_resource, min_valid, std::move(done));
+}
+
+void Broker::headers(const WorkspaceConfig& ws, Seconds min_valid,
+                     std::function<void(Result<WorkspaceHeaders>)> done) {
+  const std::string host = host_of(ws);
+  aad(ws, min_valid,
+      [self = shared_from_this(), ws, host, min_valid,
+       done = std::move(done)](Result<AccessToken> aad) {
+        if (!aad) {
+          done(aad.error());
+          return;
+        }
+        WorkspaceHeaders h{host, aad->expires_at, {{"Authorization", "Bearer " + aad->value}}};
+        if (!ws.management_token) {
+          done(std::move(h));
+          return;
+        }
+        self->token(ws.credential, self->config_.endpoints.management_resource, min_valid,
+                    [ws, h = std::move(h), done](Result<AccessToken> mgmt) mutable {
+                      if (!mgmt) {
+                        done(mgmt.error());
+                        return;
+                      }
+                      h.expires_at = std::min(h.expires_at, mgmt->expires_at);
+                      h.headers.emplace_back("X-Databricks-Azure-SP-Management-Token", mgmt->value);
+                      h.headers.emplace_back("X-Databricks-Azure-Workspace-Resource-Id",
+                                             ws.resource_id.value_or(""));
+                      done(std::move(h));
+                    });
+      });
+}
+
+void Broker::for_each_cache(
+    const std::function<void(const std::string&, const std::string&, const TokenCache&)>& f) const {
+  for (const auto& [name, state] : credentials_) {
+    const std::string type = state.source ? state.source->type() : "unsupported";
+    for (const auto& [resource, cache] : state.caches) f(name, type, *cache);
+  }
+}
+
+}  // namespace dbx

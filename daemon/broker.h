@@ -1,0 +1,67 @@
+// Broker: the daemon's engine room. Owns the credential sources and token caches for the current
+// configuration and answers the questions the socket API asks per workspace (AAD token, Databricks
+// headers, PAT). Everything runs on the loop thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "common/config.h"
+#include "daemon/cache/token_cache.h"
+#include "daemon/credentials/credential_source.h"
+#include "daemon/runtime.h"
+#include "daemon/upstream/transport.h"
+
+namespace dbx {
+
+struct WorkspaceHeaders {
+  std::string host;
+  TimePoint expires_at;  // the earliest expiry among the tokens in the headers
+  HttpHeaders headers;
+};
+
+// Held by shared_ptr: callbacks in flight keep the broker of the configuration they started under
+// alive across a reload.
+class Broker : public std::enable_shared_from_this<Broker> {
+ public:
+  Broker(Runtime& runtime, Transport& transport, Config config);
+  ~Broker();
+
+  // Fetches every workspace's tokens in the background; returns at once.
+  void start();
+
+  const Config& config() const { return config_; }
+  const WorkspaceConfig* find_workspace(std::string_view name) const;
+  // The workspace's https:// host ("" while an ARM lookup has not finished).
+  std::string host_of(const WorkspaceConfig& ws) const;
+
+  void aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback done);
+  void headers(const WorkspaceConfig& ws, Seconds min_valid,
+               std::function<void(Result<WorkspaceHeaders>)> done);
+  // A token of `credential` for `resource` (the managed-identity endpoint).
+  void token(const std::string& credential, const std::string& resource, Seconds min_valid,
+             TokenCallback done);
+
+  // Visits every token cache: (credential name, credential type, cache).
+  void for_each_cache(const std::function<void(const std::string&, const std::string&,
+                                               const TokenCache&)>& f) const;
+
+ private:
+  struct CredentialState {
+    std::unique_ptr<CredentialSource> source;
+    std::optional<Error> setup_error;  // e.g. an unsupported type: every request gets this
+    std::map<std::string, std::unique_ptr<TokenCache>> caches;  // by normalized resource
+  };
+  TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error);
+
+  Runtime& runtime_;
+  Transport& transport_;
+  Config config_;
+  std::map<std::string, CredentialState> credentials_;
+};
+
+}  // namespace dbx

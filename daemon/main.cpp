@@ -1,0 +1,159 @@
+// dbxcredd: the daemon's entry point — command line, configuration, signals, systemd, the loop.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "common/config.h"
+#include "common/log.h"
+#include "daemon/asio_runtime.h"
+#include "daemon/broker.h"
+#include "daemon/server/router.h"
+#include "daemon/server/socket_setup.h"
+#include "daemon/server/unix_server.h"
+#include "daemon/systemd.h"
+#include "daemon/upstream/https_transport.h"
+
+namespace {
+
+constexpr const char* kDefaultConfig = "/etc/dbxcred/config.json";
+
+constexpr const char* kUsage =
+    R"(usage: dbxcredd [--config PATH] [--check-config] [--version] [--help]
+
+The dbxcred daemon: fetches and caches Entra ID tokens and Databricks PATs and serves them to local
+tools over a Unix socket. Runs in the foreground and logs to stderr (systemd Type=notify).
+
+  --config PATH    configuration file (default /etc/dbxcred/config.json)
+  --check-config   validate the configuration, print it with secrets masked, exit 0 (valid) or 2
+  --version        print the version
+  --help           this text
+
+Signals: SIGHUP reloads the configuration (a bad one is logged and the old one stays in force);
+SIGTERM/SIGINT stop accepting, finish requests in flight and exit 0.
+)";
+
+struct Options {
+  std::string config = kDefaultConfig;
+  bool check = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("dbxcredd %s\n", DBXCRED_VERSION);
+      return 0;
+    }
+    if (a == "--check-config") {
+      opt.check = true;
+    } else if (a == "--config" && i + 1 < argc) {
+      opt.config = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      opt.config = a.substr(9);
+    } else {
+      std::fprintf(stderr, "dbxcredd: unknown argument \"%s\"; see dbxcredd --help\n", a.c_str());
+      return 2;
+    }
+  }
+
+  dbx::ConfigProblems problems;
+  auto config = dbx::load_config(opt.config, problems);
+  if (!config) {
+    for (const auto& line : problems.lines) std::fprintf(stderr, "dbxcredd: %s\n", line.c_str());
+    return 2;
+  }
+  if (opt.check) {
+    std::fputs(dbx::render_config_masked(*config).c_str(), stdout);
+    return 0;
+  }
+
+  // Tokens live in this process's memory: no core dumps, no ptrace by other users.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  dbx::setup_logging(config->log.level, config->log.format);
+
+  boost::asio::io_context io(1);
+  dbx::AsioRuntime runtime(io);
+  auto transport_options = dbx::HttpsTransport::Options::from_environment();
+  transport_options.ca_file = config->tls_ca_file;
+  dbx::HttpsTransport transport(io, transport_options);
+
+  const std::string config_path = opt.config;
+  auto broker = std::make_shared<dbx::Broker>(runtime, transport, *config);
+  dbx::Router router(
+      runtime, [&broker] { return broker; }, runtime.now());
+  dbx::UnixServer server(io, router);
+
+  int fd = -1;
+  if (auto activated = dbx::systemd_listen_fd()) {
+    fd = *activated;
+    spdlog::info("using the socket passed by systemd");
+  } else {
+    auto listening = dbx::open_listening_socket(config->socket);
+    if (!listening) {
+      spdlog::error("{}", listening.error().message);
+      std::fprintf(stderr, "dbxcredd: %s\n", listening.error().message.c_str());
+      return 1;
+    }
+    fd = *listening;
+  }
+  server.serve(fd);
+  broker->start();
+  spdlog::info("dbxcredd {} serving {} workspace(s) on {}", DBXCRED_VERSION,
+               config->workspaces.size(), config->socket.path);
+  dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(config->workspaces.size()) +
+                       " workspace(s)");
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          dbx::sd_notify_state("RELOADING=1");
+          dbx::ConfigProblems p;
+          auto next = dbx::load_config(config_path, p);
+          if (!next) {
+            for (const auto& line : p.lines) spdlog::error("reload refused: {}", line);
+            spdlog::error("the previous configuration stays in force");
+          } else {
+            broker = std::make_shared<dbx::Broker>(runtime, transport, *next);
+            broker->start();
+            spdlog::info("configuration reloaded: {} workspace(s)", next->workspaces.size());
+          }
+          dbx::sd_notify_state("READY=1");
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("stopping on signal {}", sig);
+        dbx::sd_notify_state("STOPPING=1");
+        server.stop();
+        io.stop();
+      };
+  signals.async_wait(on_signal);
+
+  std::shared_ptr<dbx::Timer> watchdog;
+  if (auto usec = dbx::systemd_watchdog_usec()) {
+    const auto half = dbx::Millis(*usec / 2000);
+    std::function<void()> pet = [&] {
+      dbx::sd_notify_state("WATCHDOG=1");
+      watchdog = runtime.after(half, pet);
+    };
+    watchdog = runtime.after(half, pet);
+  }
+
+  io.run();
+  return 0;
+}

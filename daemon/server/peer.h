@@ -1,0 +1,31 @@
+// Who is on the other end of a socket connection: SO_PEERCRED read once per connection, the user's
+// name and all its groups resolved once, and the per-workspace `allow` check (SPEC.md "Access").
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+
+namespace dbx {
+
+struct PeerIdentity {
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
+  pid_t pid = 0;
+  std::string user;           // "" when the uid has no passwd entry
+  std::vector<gid_t> groups;  // primary and supplementary
+};
+
+// Reads SO_PEERCRED of a connected AF_UNIX socket and resolves the name and groups.
+std::optional<PeerIdentity> read_peer(int fd);
+// Resolves name and groups for a uid/gid (used by read_peer; also by tests).
+PeerIdentity resolve_peer(uid_t uid, gid_t gid, pid_t pid);
+
+// uid 0 is always allowed; no `allow` list means whoever can open the socket.
+bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer);
+
+}  // namespace dbx

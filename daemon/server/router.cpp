@@ -1,0 +1,162 @@
+#include "daemon/server/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "daemon/cache/refresh_policy.h"
+
+namespace dbx {
+
+namespace json = boost::json;
+
+namespace {
+
+ApiResponse json_response(int status, const json::value& v) {
+  return ApiResponse{status, json::serialize(v) + "\n"};
+}
+
+// Workspace names are plain words: a name with a separator, a dot-dot or a percent-escape is an
+// attempt to reach something else and is refused before any lookup.
+bool is_plain_name(std::string_view s) {
+  if (s.empty() || s.size() > 128) return false;
+  if (s.find("..") != std::string_view::npos) return false;
+  for (char c : s)
+    if (c == '/' || c == '%' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  return true;
+}
+
+// Reads min_valid=SECONDS from a query string; absent means the default.
+Result<Seconds> min_valid_from(std::string_view query) {
+  Seconds value = kDefaultMinValid;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    auto eq = kv.find('=');
+    std::string_view key = kv.substr(0, eq);
+    std::string_view val = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+    if (key != "min_valid") continue;
+    std::int64_t n = -1;
+    auto [p, ec] = std::from_chars(val.data(), val.data() + val.size(), n);
+    if (ec != std::errc() || p != val.data() + val.size() || n < 0 || n > 30LL * 86400)
+      return make_error(ErrorCode::bad_request,
+                        "min_valid must be a number of seconds, got \"" + std::string(val) + "\"");
+    value = Seconds(n);
+  }
+  return value;
+}
+
+std::string endpoint_label(std::string_view path) {
+  if (path.rfind("/v1/workspaces/", 0) == 0) {
+    auto slash = path.rfind('/');
+    if (slash > 14) return "/v1/workspaces/{ws}" + std::string(path.substr(slash));
+  }
+  if (path == "/healthz" || path == "/metrics" || path == "/v1/status" ||
+      path == "/v1/workspaces" || path == "/v1/azure-env")
+    return std::string(path);
+  return "other";
+}
+
+}  // namespace
+
+ApiResponse error_response(const Error& e) {
+  json::object err{{"code", to_string(e.code)}, {"message", e.message}};
+  return json_response(http_status(e.code), json::object{{"error", std::move(err)}});
+}
+
+Router::Router(Runtime& runtime, std::function<std::shared_ptr<Broker>()> broker,
+               TimePoint started_at)
+    : runtime_(runtime), broker_(std::move(broker)), started_at_(started_at) {}
+
+void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
+                    std::function<void(ApiResponse)> done) {
+  std::string_view target = request.target;
+  const auto q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  auto counted = [this, label = endpoint_label(path), done = std::move(done)](ApiResponse r) {
+    ++counters_.by_endpoint_status[{label, r.status}];
+    done(std::move(r));
+  };
+
+  if (request.method != "GET") {
+    ApiResponse r = error_response(make_error(ErrorCode::bad_request, "only GET is supported"));
+    r.status = 405;
+    return counted(std::move(r));
+  }
+  auto broker = broker_();
+  if (path == "/healthz") return counted(json_response(200, json::object{{"status", "ok"}}));
+  if (path == "/v1/status") return counted(ApiResponse{200, status_json(*broker)});
+  if (path == "/metrics")
+    return counted(ApiResponse{200, metrics_text(*broker), "text/plain; version=0.0.4"});
+  if (path == "/v1/workspaces") {
+    json::array list;
+    for (const auto& [name, ws] : broker->config().workspaces) {
+      if (!is_allowed(ws.allow, peer)) continue;
+      list.push_back(
+          json::object{{"name", name}, {"host", broker->host_of(ws)}, {"pat", ws.pat.enabled}});
+    }
+    return counted(json_response(200, json::object{{"workspaces", std::move(list)}}));
+  }
+  constexpr std::string_view kWs = "/v1/workspaces/";
+  if (path.rfind(kWs, 0) == 0) {
+    std::string_view rest = path.substr(kWs.size());
+    auto slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+      return workspace_call(broker, rest.substr(0, slash), rest.substr(slash + 1), query, peer,
+                            std::move(counted));
+    }
+  }
+  counted(error_response(
+      make_error(ErrorCode::not_found, "no such path: " + std::string(path.substr(0, 200)))));
+}
+
+void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
+                            std::string_view action, std::string_view query,
+                            const PeerIdentity& peer, std::function<void(ApiResponse)> done) {
+  if (!is_plain_name(name))
+    return done(error_response(make_error(ErrorCode::bad_request, "invalid workspace name")));
+  const WorkspaceConfig* ws = broker->find_workspace(name);
+  if (ws == nullptr)
+    return done(error_response(make_error(
+        ErrorCode::not_found,
+        "no workspace named \"" + std::string(name) + "\"; `dbxcred workspaces` lists yours")));
+  if (!is_allowed(ws->allow, peer)) {
+    spdlog::warn("denied uid {} (pid {}) access to workspace {}", peer.uid, peer.pid, ws->name);
+    return done(error_response(make_error(
+        ErrorCode::forbidden, "uid " + std::to_string(peer.uid) + " may not use workspace " +
+                                  ws->name + "; ask the operator to add it to workspaces." +
+                                  ws->name + ".allow")));
+  }
+  auto min_valid = min_valid_from(query);
+  if (!min_valid) return done(error_response(min_valid.error()));
+
+  if (action == "aad") {
+    const std::string resource = broker->config().endpoints.databricks_resource;
+    broker->aad(*ws, *min_valid, [resource, done = std::move(done)](Result<AccessToken> t) {
+      if (!t) return done(error_response(t.error()));
+      done(json_response(200, json::object{{"access_token", t->value},
+                                           {"token_type", "Bearer"},
+                                           {"expires_at", to_unix_seconds(t->expires_at)},
+                                           {"resource", resource}}));
+    });
+    return;
+  }
+  if (action == "headers") {
+    broker->headers(*ws, *min_valid, [done = std::move(done)](Result<WorkspaceHeaders> h) {
+      if (!h) return done(error_response(h.error()));
+      json::object headers;
+      for (const auto& [k, v] : h->headers) headers[k] = v;
+      done(json_response(200, json::object{{"host", h->host},
+                                           {"expires_at", to_unix_seconds(h->expires_at)},
+                                           {"headers", std::move(headers)}}));
+    });
+    return;
+  }
+  done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +
+                                                           std::string(action.substr(0, 100)))));
+}
+
+}  // namespace dbx

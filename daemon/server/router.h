@@ -1,0 +1,61 @@
+// Router: the socket API of SPEC.md as plain functions — path and peer in, status and JSON out.
+// No Beast here, so it is unit-tested and fuzzed without sockets.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "daemon/broker.h"
+#include "daemon/runtime.h"
+#include "daemon/server/peer.h"
+
+namespace dbx {
+
+struct ApiRequest {
+  std::string_view method;
+  std::string_view target;  // path and query, as sent
+};
+
+struct ApiResponse {
+  int status = 200;
+  std::string body;
+  std::string_view content_type = "application/json";
+};
+
+ApiResponse error_response(const Error& e);
+
+// Per-endpoint request counters for /metrics.
+struct RequestCounters {
+  std::map<std::pair<std::string, int>, std::uint64_t> by_endpoint_status;
+};
+
+class Router {
+ public:
+  // `broker` is re-read on every request so a reload takes effect at once.
+  Router(Runtime& runtime, std::function<std::shared_ptr<Broker>()> broker, TimePoint started_at);
+
+  // Calls `done` exactly once, inline when the answer is at hand (cache hit) or later.
+  void handle(const ApiRequest& request, const PeerIdentity& peer,
+              std::function<void(ApiResponse)> done);
+
+  const RequestCounters& counters() const { return counters_; }
+
+ private:
+  void workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
+                      std::string_view action, std::string_view query, const PeerIdentity& peer,
+                      std::function<void(ApiResponse)> done);
+  std::string status_json(const Broker& broker) const;
+  std::string metrics_text(const Broker& broker) const;
+
+  Runtime& runtime_;
+  std::function<std::shared_ptr<Broker>()> broker_;
+  TimePoint started_at_;
+  RequestCounters counters_;
+};
+
+}  // namespace dbx

@@ -1,0 +1,119 @@
+// GET /v1/status (JSON) and GET /metrics (Prometheus text): what the daemon holds, never a secret.
+#include <boost/json.hpp>
+
+#include "daemon/server/router.h"
+
+namespace dbx {
+
+namespace json = boost::json;
+
+namespace {
+
+json::value time_or_null(const std::optional<TimePoint>& t) {
+  if (!t) return nullptr;
+  return to_unix_seconds(*t);
+}
+
+// Prometheus label values escape backslash, double quote and newline.
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Router::status_json(const Broker& broker) const {
+  const TimePoint now = runtime_.now();
+  json::array credentials;
+  std::map<std::string, json::object> by_name;
+  broker.for_each_cache(
+      [&](const std::string& name, const std::string& type, const TokenCache& cache) {
+        auto& c = by_name[name];
+        if (c.empty()) {
+          c["name"] = name;
+          c["type"] = type;
+          c["tokens"] = json::array();
+        }
+        const TokenCacheStatus s = cache.status();
+        c["tokens"].as_array().push_back(json::object{
+            {"resource", s.resource},
+            {"expires_at", time_or_null(s.expires_at)},
+            {"next_refresh", time_or_null(s.next_refresh)},
+            {"last_error", s.last_error ? json::value(*s.last_error) : json::value(nullptr)},
+            {"in_flight", s.in_flight},
+            {"consecutive_failures", s.consecutive_failures}});
+      });
+  for (const auto& [name, cred] : broker.config().credentials) {
+    if (!by_name.count(name))
+      by_name[name] = json::object{{"name", name}, {"type", "unused"}, {"tokens", json::array()}};
+  }
+  for (auto& [name, obj] : by_name) credentials.push_back(std::move(obj));
+
+  json::array workspaces;
+  for (const auto& [name, ws] : broker.config().workspaces) {
+    workspaces.push_back(json::object{{"name", name},
+                                      {"host", broker.host_of(ws)},
+                                      {"credential", ws.credential},
+                                      {"pat", json::object{{"enabled", ws.pat.enabled}}}});
+  }
+  json::object root{
+      {"version", DBXCRED_VERSION},
+      {"uptime_seconds", std::chrono::duration_cast<Seconds>(now - started_at_).count()},
+      {"instance", broker.config().instance},
+      {"credentials", std::move(credentials)},
+      {"workspaces", std::move(workspaces)}};
+  return json::serialize(root) + "\n";
+}
+
+std::string Router::metrics_text(const Broker& broker) const {
+  const TimePoint now = runtime_.now();
+  std::string out;
+  out += "# HELP dbxcred_requests_total Socket API requests by endpoint and status.\n";
+  out += "# TYPE dbxcred_requests_total counter\n";
+  for (const auto& [key, n] : counters_.by_endpoint_status) {
+    out += "dbxcred_requests_total{endpoint=\"" + label(key.first) + "\",status=\"" +
+           std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
+  }
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+  };
+  const Family families[] = {
+      {"dbxcred_token_cache_hits_total", "counter", "Token requests served from the cache."},
+      {"dbxcred_token_cache_waits_total", "counter", "Token requests that waited for an upstream."},
+      {"dbxcred_token_fetches_total", "counter", "Upstream token calls made."},
+      {"dbxcred_token_fetch_failures_total", "counter", "Upstream token calls that failed."},
+      {"dbxcred_token_expiry_seconds", "gauge", "Seconds until the cached token expires."},
+  };
+  for (const auto& f : families) {
+    out +=
+        std::string("# HELP ") + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
+    broker.for_each_cache([&](const std::string& name, const std::string&, const TokenCache& c) {
+      const TokenCacheStatus s = c.status();
+      std::string value;
+      const std::string_view n = f.name;
+      if (n == "dbxcred_token_cache_hits_total") value = std::to_string(s.hits);
+      if (n == "dbxcred_token_cache_waits_total") value = std::to_string(s.waits);
+      if (n == "dbxcred_token_fetches_total") value = std::to_string(s.fetches);
+      if (n == "dbxcred_token_fetch_failures_total") value = std::to_string(s.fetch_failures);
+      if (n == "dbxcred_token_expiry_seconds") {
+        if (!s.expires_at) return;
+        value = std::to_string(std::chrono::duration_cast<Seconds>(*s.expires_at - now).count());
+      }
+      out += std::string(f.name) + "{credential=\"" + label(name) + "\",resource=\"" +
+             label(s.resource) + "\"} " + value + "\n";
+    });
+  }
+  return out;
+}
+
+}  // namespace dbx

@@ -1,0 +1,150 @@
+#include "daemon/server/router.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "tests/daemon/fake_runtime.h"
+#include "tests/daemon/fake_transport.h"
+
+namespace dbx {
+namespace {
+
+namespace json = boost::json;
+
+Config test_config() {
+  Config c;
+  c.instance = "test";
+  c.endpoints.authority = "https://login.example";
+  c.endpoints.management_resource = "https://management.core.windows.net/";
+  CredentialConfig sp;
+  sp.name = "sp";
+  sp.type = CredentialType::client_secret;
+  sp.tenant_id = "tenant";
+  sp.client_id = "client";
+  sp.client_secret = "s3cret";
+  c.credentials["sp"] = sp;
+  WorkspaceConfig open;
+  open.name = "open";
+  open.credential = "sp";
+  open.host = "https://adb-1.azuredatabricks.net";
+  c.workspaces["open"] = open;
+  WorkspaceConfig closed = open;
+  closed.name = "closed";
+  closed.management_token = true;
+  closed.resource_id =
+      "/subscriptions/s/resourceGroups/r/providers/Microsoft.Databricks/workspaces/w";
+  closed.allow = AllowList{{"nobody-by-this-name"}, {}, {4242}};
+  c.workspaces["closed"] = closed;
+  return c;
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest()
+      : broker(std::make_shared<Broker>(rt, transport, test_config())),
+        router(
+            rt, [this] { return broker; }, rt.now()) {
+    transport.set_auto_answer([this](const HttpRequest& r) -> Result<HttpResponse> {
+      requests.push_back(r);
+      HttpResponse res;
+      res.status = 200;
+      const bool mgmt = r.body.find("management.core.windows.net") != std::string::npos;
+      res.body = std::string(R"({"access_token":")") + (mgmt ? "mgmt-tok" : "aad-tok") +
+                 R"(","expires_in":"3599","token_type":"Bearer"})";
+      return res;
+    });
+  }
+
+  ApiResponse get(std::string_view target, uid_t uid = 1000, std::string_view method = "GET") {
+    PeerIdentity peer;
+    peer.uid = uid;
+    peer.gid = uid;
+    std::optional<ApiResponse> out;
+    router.handle(ApiRequest{method, target}, peer, [&](ApiResponse r) { out = std::move(r); });
+    rt.run_ready();
+    EXPECT_TRUE(out.has_value()) << target;
+    return out.value_or(ApiResponse{0, "", ""});
+  }
+
+  static json::value body(const ApiResponse& r) { return json::parse(r.body); }
+
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+  std::vector<HttpRequest> requests;
+  std::shared_ptr<Broker> broker;
+  Router router;
+};
+
+TEST_F(RouterTest, Healthz) {
+  auto r = get("/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(body(r).at("status"), "ok");
+}
+
+TEST_F(RouterTest, UnknownPathMethodAndBadNames) {
+  EXPECT_EQ(get("/nope").status, 404);
+  EXPECT_EQ(body(get("/nope")).at("error").at("code"), "not_found");
+  EXPECT_EQ(get("/healthz", 1000, "POST").status, 405);
+  EXPECT_EQ(get("/v1/workspaces/missing/aad").status, 404);
+  EXPECT_EQ(get("/v1/workspaces/..%2Fetc/aad").status, 400);
+  EXPECT_EQ(get("/v1/workspaces/open/bogus").status, 404);
+  EXPECT_EQ(get("/v1/workspaces/open/aad?min_valid=abc").status, 400);
+  EXPECT_EQ(get("/v1/workspaces/open/aad?min_valid=-5").status, 400);
+}
+
+TEST_F(RouterTest, AadTokenForAnOpenWorkspace) {
+  auto r = get("/v1/workspaces/open/aad?min_valid=600");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto b = body(r);
+  EXPECT_EQ(b.at("access_token"), "aad-tok");
+  EXPECT_EQ(b.at("token_type"), "Bearer");
+  EXPECT_EQ(b.at("resource"), "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d");
+  EXPECT_EQ(b.at("expires_at").as_int64(), to_unix_seconds(rt.now()) + 3599);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].url, "https://login.example/tenant/oauth2/token");
+  EXPECT_NE(requests[0].body.find("resource=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"),
+            std::string::npos);
+}
+
+TEST_F(RouterTest, AccessIsCheckedPerWorkspace) {
+  auto denied = get("/v1/workspaces/closed/headers", 1000);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_NE(body(denied).at("error").at("message").as_string().find("uid 1000"), std::string::npos);
+  EXPECT_TRUE(requests.empty());
+  EXPECT_EQ(get("/v1/workspaces/closed/headers", 4242).status, 200);
+  EXPECT_EQ(get("/v1/workspaces/closed/headers", 0).status, 200);  // root may always
+
+  auto list = body(get("/v1/workspaces", 1000)).at("workspaces").as_array();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].at("name"), "open");
+  EXPECT_EQ(body(get("/v1/workspaces", 4242)).at("workspaces").as_array().size(), 2u);
+}
+
+TEST_F(RouterTest, HeadersWithManagementToken) {
+  auto b = body(get("/v1/workspaces/closed/headers", 4242));
+  const auto& h = b.at("headers");
+  EXPECT_EQ(h.at("Authorization"), "Bearer aad-tok");
+  EXPECT_EQ(h.at("X-Databricks-Azure-SP-Management-Token"), "mgmt-tok");
+  EXPECT_EQ(h.at("X-Databricks-Azure-Workspace-Resource-Id"),
+            "/subscriptions/s/resourceGroups/r/providers/Microsoft.Databricks/workspaces/w");
+  EXPECT_EQ(b.at("host"), "https://adb-1.azuredatabricks.net");
+}
+
+TEST_F(RouterTest, StatusAndMetricsHoldNoSecret) {
+  get("/v1/workspaces/closed/headers", 4242);
+  for (const char* path : {"/v1/status", "/metrics"}) {
+    auto r = get(path);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body.find("aad-tok"), std::string::npos) << path;
+    EXPECT_EQ(r.body.find("mgmt-tok"), std::string::npos) << path;
+    EXPECT_EQ(r.body.find("s3cret"), std::string::npos) << path;
+  }
+  auto status = body(get("/v1/status"));
+  EXPECT_EQ(status.at("credentials").as_array().size(), 1u);
+  EXPECT_NE(get("/metrics").body.find("dbxcred_token_fetches_total{credential=\"sp\""),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace dbx

@@ -1,0 +1,116 @@
+#include "daemon/credentials/az_cli_output.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+namespace dbx {
+namespace {
+
+// Runs a test body with TZ set, restoring the previous value.
+class ScopedTz {
+ public:
+  explicit ScopedTz(const char* tz) {
+    if (const char* old = std::getenv("TZ")) old_ = old;
+    ::setenv("TZ", tz, 1);
+    ::tzset();
+  }
+  ~ScopedTz() {
+    if (old_.empty())
+      ::unsetenv("TZ");
+    else
+      ::setenv("TZ", old_.c_str(), 1);
+    ::tzset();
+  }
+
+ private:
+  std::string old_;
+};
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(DBXCRED_FIXTURES_DIR) + "/azure-cli-2.45/" + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Both recordings hold the same token whose true expiry is 1795852812 (fixtures README).
+constexpr std::int64_t kTrueExpiry = 1795852812;
+const TimePoint kBefore = from_unix_seconds(kTrueExpiry - 3000);
+
+TEST(AzCliOutput, RecordedAz245InUtc) {
+  ScopedTz tz("UTC");
+  auto t = parse_az_token_output(fixture("get-access-token.TZ-UTC.json"), kBefore);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  const auto expiry = to_unix_seconds(t->expires_at);
+  EXPECT_LE(expiry, kTrueExpiry);  // never later than the truth
+  EXPECT_GE(expiry, kTrueExpiry - 2);
+}
+
+TEST(AzCliOutput, RecordedAz245InEastern) {
+  ScopedTz tz("EST5EDT");
+  auto t = parse_az_token_output(fixture("get-access-token.TZ-EST5EDT.json"), kBefore);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  const auto expiry = to_unix_seconds(t->expires_at);
+  EXPECT_LE(expiry, kTrueExpiry);
+  EXPECT_GE(expiry, kTrueExpiry - 2);
+}
+
+TEST(AzCliOutput, ReadInTheWrongZoneWouldBeHoursOff) {
+  // Guards the test above: the EST recording read as UTC is 5 h early, so TZ really matters.
+  ScopedTz tz("UTC");
+  auto t =
+      parse_az_token_output(fixture("get-access-token.TZ-EST5EDT.json"), kBefore - Seconds(20000));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(to_unix_seconds(t->expires_at), kTrueExpiry - 5 * 3600 - 1 - 1);
+}
+
+TEST(AzCliOutput, EpochExpiresOnWinsWhenPresent) {
+  auto t = parse_az_token_output(
+      R"({"accessToken":"a","expiresOn":"2000-01-01 00:00:00.000000","expires_on":1800003600,"tokenType":"Bearer"})",
+      from_unix_seconds(1800000000));
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(to_unix_seconds(t->expires_at), 1800003600);
+  auto s = parse_az_token_output(R"({"accessToken":"a","expires_on":"1800003600"})",
+                                 from_unix_seconds(1800000000));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(to_unix_seconds(s->expires_at), 1800003600);
+}
+
+TEST(AzCliOutput, DstFallBackTakesTheEarlierReading) {
+  ScopedTz tz("EST5EDT");
+  // 2026-11-01 01:30 happens twice in New York: 05:30 UTC (EDT) and 06:30 UTC (EST).
+  auto t = local_time_to_instant(2026, 11, 1, 1, 30, 0);
+  ASSERT_TRUE(t);
+  EXPECT_EQ(to_unix_seconds(*t), 1793511000);  // 2026-11-01T05:30:00Z
+  // 2026-03-08 02:30 does not exist (spring forward).
+  EXPECT_FALSE(local_time_to_instant(2026, 3, 8, 2, 30, 0));
+}
+
+TEST(AzCliOutput, MissingOrBrokenFieldsAreErrors) {
+  const TimePoint now = from_unix_seconds(1800000000);
+  for (const char* body :
+       {"", "ERROR: something", R"({"expiresOn":"2027-01-01 00:00:00.000000"})",
+        R"({"accessToken":"","expires_on":1800003600})", R"({"accessToken":"a"})",
+        R"({"accessToken":"a","expiresOn":"N/A"})", R"({"accessToken":"a","expiresOn":null})",
+        R"({"accessToken":"a","expiresOn":"tomorrow"})", R"({"accessToken":"a","expires_on":"x"})",
+        R"({"accessToken":"a","expires_on":1700000000})",
+        R"({"accessToken":"a","expires_on":1900000000})"}) {
+    auto t = parse_az_token_output(body, now);
+    EXPECT_FALSE(t.ok()) << body;
+  }
+}
+
+TEST(AzCliOutput, NotLoggedInIsAClearInstruction) {
+  Error e = az_failure(1, "ERROR: Please run 'az login' to setup account.\n", "cli");
+  EXPECT_NE(e.message.find("run `az login`"), std::string::npos);
+  Error f = az_failure(2, "WARNING: x\nERROR: The subscription 'y' doesn't exist.\n", "cli");
+  EXPECT_NE(f.message.find("ERROR: The subscription 'y' doesn't exist."), std::string::npos);
+  EXPECT_NE(f.message.find("exit status 2"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dbx

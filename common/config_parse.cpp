@@ -453,12 +453,11 @@ class Parser {
     if (pat.lifetime.count() == 0) {
       r.problem("lifetime", "must be longer than 0s");
     } else if (pat.lifetime > pat.max_lifetime) {
-      r.problem("lifetime", "(" + format_duration(pat.lifetime) +
-                                ") must not exceed max_lifetime (" +
+      r.problem("lifetime", format_duration(pat.lifetime) + " is longer than max_lifetime (" +
                                 format_duration(pat.max_lifetime) + ")");
     } else if (pat.rotate_before >= pat.lifetime) {
-      r.problem("rotate_before", "(" + format_duration(pat.rotate_before) +
-                                     ") must be shorter than lifetime (" +
+      r.problem("rotate_before", format_duration(pat.rotate_before) +
+                                     " must be shorter than lifetime (" +
                                      format_duration(pat.lifetime) + ")");
     }
   }
@@ -544,7 +543,14 @@ std::optional<json::value> parse_json(const std::string& text, ProblemSink& sink
     parser.finish(ec);
     if (ec) message = ec.message();
   }
-  if (message.empty()) return parser.release();
+  if (message.empty()) {
+    std::vector<std::string> duplicates = find_duplicate_keys(text);
+    for (const std::string& path : duplicates) {
+      sink.add(path, "duplicate key (only one may be given)");
+    }
+    if (!duplicates.empty()) return std::nullopt;
+    return parser.release();
+  }
   std::size_t line = 1, column = 1;
   for (std::size_t i = 0; i < consumed && i < text.size(); ++i) {
     if (text[i] == '\n') {

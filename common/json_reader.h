@@ -74,3 +74,12 @@ class ObjectReader {
 };
 
 }  // namespace dbx
+
+namespace dbx {
+
+// The JSON paths of keys that appear twice in the same object ("workspaces.prod"), in document
+// order. Boost.JSON keeps only the last of duplicate keys without a word, so a second "prod"
+// workspace would silently replace the first. `text` must already be known to parse.
+std::vector<std::string> find_duplicate_keys(std::string_view text);
+
+}  // namespace dbx

@@ -1,8 +1,6 @@
 // parse_config(): JSON text -> validated Config, or every problem found (SPEC.md "Configuration").
 // The schema lives here; generic JSON reading is in json_reader.*, file checks in config_files.*.
-#include <boost/json/parse_options.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/json/stream_parser.hpp>
 #include <cctype>
 #include <map>
 
@@ -10,6 +8,7 @@
 #include "common/config_files.h"
 #include "common/duration.h"
 #include "common/json_reader.h"
+#include "common/json_text.h"
 
 namespace dbx {
 
@@ -48,92 +47,6 @@ constexpr struct {
     {"managed_identity", CredentialType::managed_identity},
     {"workload_identity", CredentialType::workload_identity},
 };
-
-std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
-  std::string out;
-  for (const std::string& s : items) {
-    if (!out.empty()) out += separator;
-    out += s;
-  }
-  return out;
-}
-
-std::string quoted(const std::string& s) {
-  return json::serialize(json::value(s));
-}
-
-// Reads `key` as one of `allowed`; a problem lists them.
-std::optional<std::string> enum_string(ObjectReader& r, std::string_view key,
-                                       const std::vector<std::string>& allowed) {
-  const json::value* v = r.get(key);
-  if (v == nullptr) return std::nullopt;
-  if (v->is_string()) {
-    for (const std::string& a : allowed) {
-      if (v->get_string() == a) return a;
-    }
-  }
-  r.problem(key, "expected one of " + join(allowed, " | ") + ", got " + describe(*v));
-  return std::nullopt;
-}
-
-// A string that must be present and non-empty.
-std::optional<std::string> required_string(ObjectReader& r, std::string_view key,
-                                           const std::string& why) {
-  bool given = r.has(key);
-  std::optional<std::string> s = r.string(key);
-  if (!given) {
-    r.missing(key, why);
-    return std::nullopt;
-  }
-  if (s && s->empty()) {
-    r.problem(key, "must not be empty");
-    return std::nullopt;
-  }
-  return s;
-}
-
-// A string that, when given, must be non-empty.
-std::optional<std::string> optional_nonempty(ObjectReader& r, std::string_view key) {
-  std::optional<std::string> s = r.string(key);
-  if (s && s->empty()) {
-    r.problem(key, "must not be empty (leave it out or null for the default)");
-    return std::nullopt;
-  }
-  return s;
-}
-
-enum class UrlKind { https_with_path, https_host_only, http_or_https };
-
-// Checks a URL and drops trailing slashes. nullopt (after a problem) when it is not acceptable.
-std::optional<std::string> url(ObjectReader& r, std::string_view key, UrlKind kind) {
-  std::optional<std::string> s = r.string(key);
-  if (!s) return std::nullopt;
-  const std::string expected =
-      kind == UrlKind::http_or_https ? "an http:// or https:// URL"
-      : kind == UrlKind::https_host_only
-          ? "an https:// URL without a path, like https://adb-1.2.azuredatabricks.net"
-          : "an https:// URL";
-  auto bad = [&] {
-    r.problem(key, "expected " + expected + ", got " + quoted(*s));
-    return std::nullopt;
-  };
-  std::string_view rest = *s;
-  if (rest.starts_with("https://")) {
-    rest.remove_prefix(8);
-  } else if (kind == UrlKind::http_or_https && rest.starts_with("http://")) {
-    rest.remove_prefix(7);
-  } else {
-    return bad();
-  }
-  std::size_t host_end = rest.find('/');
-  std::string_view host = rest.substr(0, host_end);
-  std::string_view path = host_end == std::string_view::npos ? "" : rest.substr(host_end);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  if (host.empty() || host.find_first_of("@?# \t") != std::string_view::npos) return bad();
-  if (path.find_first_of("?# \t") != std::string_view::npos) return bad();
-  if (kind == UrlKind::https_host_only && !path.empty()) return bad();
-  return s->substr(0, s->size() - rest.size()) + std::string(host) + std::string(path);
-}
 
 // Names appear in URL paths (/v1/workspaces/{ws}), metrics labels and JSON paths in messages.
 bool check_name(const std::string& name, const std::string& path, ProblemSink& sink) {
@@ -283,7 +196,7 @@ class Parser {
     for (const auto& t : kCredentialTypes) type_names.emplace_back(t.name);
     bool type_given = r.has("type");
     std::optional<std::string> type = enum_string(r, "type", type_names);
-    if (!type_given) r.missing("type", "one of " + join(type_names, " | "));
+    if (!type_given) r.missing("type", "one of " + join_list(type_names, " | "));
     if (!type) return false;
     for (const auto& t : kCredentialTypes) {
       if (*type == t.name) c.type = t.type;
@@ -361,7 +274,7 @@ class Parser {
     for (const std::string& known : credential_names_) {
       if (known == *name) return name;
     }
-    std::string known = credential_names_.empty() ? "none" : join(credential_names_);
+    std::string known = credential_names_.empty() ? "none" : join_list(credential_names_);
     r.problem("credential", "unknown credential " + quoted(*name) + " (known: " + known + ")");
     return std::nullopt;
   }
@@ -526,45 +439,6 @@ class Parser {
   std::map<std::uint16_t, std::string> ports_;  // port -> the JSON path that took it
 };
 
-// Parses with comments and trailing commas allowed; a syntax error names line and column.
-std::optional<json::value> parse_json(const std::string& text, ProblemSink& sink) {
-  json::parse_options options;
-  options.allow_comments = true;
-  options.allow_trailing_commas = true;
-  json::stream_parser parser({}, options);
-  json::error_code ec;
-  std::size_t consumed = parser.write_some(text.data(), text.size(), ec);
-  std::string message;
-  if (ec) {
-    message = ec.message();
-  } else if (consumed < text.size()) {
-    message = "unexpected text after the end of the JSON document";
-  } else {
-    parser.finish(ec);
-    if (ec) message = ec.message();
-  }
-  if (message.empty()) {
-    std::vector<std::string> duplicates = find_duplicate_keys(text);
-    for (const std::string& path : duplicates) {
-      sink.add(path, "duplicate key (only one may be given)");
-    }
-    if (!duplicates.empty()) return std::nullopt;
-    return parser.release();
-  }
-  std::size_t line = 1, column = 1;
-  for (std::size_t i = 0; i < consumed && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      column = 1;
-    } else {
-      ++column;
-    }
-  }
-  sink.lines.push_back("line " + std::to_string(line) + ", column " + std::to_string(column) +
-                       ": invalid JSON: " + message);
-  return std::nullopt;
-}
-
 }  // namespace
 
 std::optional<Config> parse_config(const std::string& text, const std::string& source_path,
@@ -572,7 +446,7 @@ std::optional<Config> parse_config(const std::string& text, const std::string& s
                                    ConfigProblems& problems) {
   std::size_t problems_before = problems.lines.size();
   ProblemSink sink{problems.lines};
-  std::optional<json::value> root = parse_json(text, sink);
+  std::optional<json::value> root = parse_json_text(text, sink);
   if (!root) return std::nullopt;
   if (!root->is_object()) {
     sink.lines.push_back("(top level): expected an object, got " + describe(*root));

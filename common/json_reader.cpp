@@ -1,7 +1,6 @@
 #include "common/json_reader.h"
 
 #include <algorithm>
-#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 
 #include "common/duration.h"
@@ -213,100 +212,88 @@ void ObjectReader::finish(const std::string& context) {
   }
 }
 
-}  // namespace dbx
-
-namespace dbx {
-
-namespace {
-
-// A boost::json::basic_parser handler that only follows the structure: a stack of containers,
-// each with the keys seen so far (objects) or the next index (arrays).
-class DuplicateKeyHandler {
- public:
-  static constexpr std::size_t max_object_size = std::size_t(-1);
-  static constexpr std::size_t max_array_size = std::size_t(-1);
-  static constexpr std::size_t max_key_size = std::size_t(-1);
-  static constexpr std::size_t max_string_size = std::size_t(-1);
-
-  std::vector<std::string> duplicates;
-
-  bool on_document_begin(json::error_code&) { return true; }
-  bool on_document_end(json::error_code&) { return true; }
-  bool on_object_begin(json::error_code&) { return begin(false); }
-  bool on_object_end(std::size_t, json::error_code&) { return end(); }
-  bool on_array_begin(json::error_code&) { return begin(true); }
-  bool on_array_end(std::size_t, json::error_code&) { return end(); }
-  bool on_key_part(std::string_view s, std::size_t, json::error_code&) {
-    key_ += s;
-    return true;
+std::string join_list(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const std::string& s : items) {
+    if (!out.empty()) out += separator;
+    out += s;
   }
-  bool on_key(std::string_view s, std::size_t, json::error_code&) {
-    key_ += s;
-    Level& top = stack_.back();
-    if (std::find(top.keys.begin(), top.keys.end(), key_) != top.keys.end()) {
-      duplicates.push_back(join_path(top.path, key_));
-    } else {
-      top.keys.push_back(key_);
+  return out;
+}
+
+std::string quoted(const std::string& s) {
+  return json::serialize(json::value(s));
+}
+
+// Reads `key` as one of `allowed`; a problem lists them.
+std::optional<std::string> enum_string(ObjectReader& r, std::string_view key,
+                                       const std::vector<std::string>& allowed) {
+  const json::value* v = r.get(key);
+  if (v == nullptr) return std::nullopt;
+  if (v->is_string()) {
+    for (const std::string& a : allowed) {
+      if (v->get_string() == a) return a;
     }
-    top.current = key_;
-    key_.clear();
-    return true;
   }
-  bool on_string_part(std::string_view, std::size_t, json::error_code&) { return true; }
-  bool on_string(std::string_view, std::size_t, json::error_code&) { return scalar(); }
-  bool on_number_part(std::string_view, json::error_code&) { return true; }
-  bool on_int64(std::int64_t, std::string_view, json::error_code&) { return scalar(); }
-  bool on_uint64(std::uint64_t, std::string_view, json::error_code&) { return scalar(); }
-  bool on_double(double, std::string_view, json::error_code&) { return scalar(); }
-  bool on_bool(bool, json::error_code&) { return scalar(); }
-  bool on_null(json::error_code&) { return scalar(); }
-  bool on_comment_part(std::string_view, json::error_code&) { return true; }
-  bool on_comment(std::string_view, json::error_code&) { return true; }
+  r.problem(key, "expected one of " + join_list(allowed, " | ") + ", got " + describe(*v));
+  return std::nullopt;
+}
 
- private:
-  struct Level {
-    bool array = false;
-    std::string path;
-    std::vector<std::string> keys;  // objects: keys seen so far
-    std::string current;            // objects: the key whose value comes next
-    std::size_t index = 0;          // arrays: the index of the next element
+// A string that must be present and non-empty.
+std::optional<std::string> required_string(ObjectReader& r, std::string_view key,
+                                           const std::string& why) {
+  bool given = r.has(key);
+  std::optional<std::string> s = r.string(key);
+  if (!given) {
+    r.missing(key, why);
+    return std::nullopt;
+  }
+  if (s && s->empty()) {
+    r.problem(key, "must not be empty");
+    return std::nullopt;
+  }
+  return s;
+}
+
+// A string that, when given, must be non-empty.
+std::optional<std::string> optional_nonempty(ObjectReader& r, std::string_view key) {
+  std::optional<std::string> s = r.string(key);
+  if (s && s->empty()) {
+    r.problem(key, "must not be empty (leave it out or null for the default)");
+    return std::nullopt;
+  }
+  return s;
+}
+
+// Checks a URL and drops trailing slashes. nullopt (after a problem) when it is not acceptable.
+std::optional<std::string> url(ObjectReader& r, std::string_view key, UrlKind kind) {
+  std::optional<std::string> s = r.string(key);
+  if (!s) return std::nullopt;
+  const std::string expected =
+      kind == UrlKind::http_or_https ? "an http:// or https:// URL"
+      : kind == UrlKind::https_host_only
+          ? "an https:// URL without a path, like https://adb-1.2.azuredatabricks.net"
+          : "an https:// URL";
+  auto bad = [&] {
+    r.problem(key, "expected " + expected + ", got " + quoted(*s));
+    return std::nullopt;
   };
-
-  // The path of the value about to start, advancing an enclosing array's index.
-  std::string next_path() {
-    if (stack_.empty()) return "";
-    Level& top = stack_.back();
-    if (top.array) return top.path + "[" + std::to_string(top.index++) + "]";
-    return join_path(top.path, top.current);
+  std::string_view rest = *s;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (kind == UrlKind::http_or_https && rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return bad();
   }
-  bool begin(bool array) {
-    std::string path = next_path();
-    stack_.push_back(Level{array, std::move(path), {}, {}, 0});
-    return true;
-  }
-  bool end() {
-    stack_.pop_back();
-    return true;
-  }
-  bool scalar() {
-    next_path();
-    return true;
-  }
-
-  std::vector<Level> stack_;
-  std::string key_;
-};
-
-}  // namespace
-
-std::vector<std::string> find_duplicate_keys(std::string_view text) {
-  json::parse_options options;
-  options.allow_comments = true;
-  options.allow_trailing_commas = true;
-  json::basic_parser<DuplicateKeyHandler> parser(options);
-  json::error_code ec;
-  parser.write_some(false, text.data(), text.size(), ec);
-  return std::move(parser.handler().duplicates);
+  std::size_t host_end = rest.find('/');
+  std::string_view host = rest.substr(0, host_end);
+  std::string_view path = host_end == std::string_view::npos ? "" : rest.substr(host_end);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (host.empty() || host.find_first_of("@?# \t") != std::string_view::npos) return bad();
+  if (path.find_first_of("?# \t") != std::string_view::npos) return bad();
+  if (kind == UrlKind::https_host_only && !path.empty()) return bad();
+  return s->substr(0, s->size() - rest.size()) + std::string(host) + std::string(path);
 }
 
 }  // namespace dbx

@@ -73,13 +73,22 @@ class ObjectReader {
   std::vector<std::string> known_;
 };
 
-}  // namespace dbx
+// "a, b, c".
+std::string join_list(const std::vector<std::string>& items, const char* separator = ", ");
+// A string as a JSON literal, for echoing in problems.
+std::string quoted(const std::string& s);
 
-namespace dbx {
+// Reads `key` as one of `allowed`; a wrong value is a problem that lists them.
+std::optional<std::string> enum_string(ObjectReader& r, std::string_view key,
+                                       const std::vector<std::string>& allowed);
+// A string that must be present and non-empty: `missing (<why>)` otherwise.
+std::optional<std::string> required_string(ObjectReader& r, std::string_view key,
+                                           const std::string& why);
+// A string that, when given, must not be empty.
+std::optional<std::string> optional_nonempty(ObjectReader& r, std::string_view key);
 
-// The JSON paths of keys that appear twice in the same object ("workspaces.prod"), in document
-// order. Boost.JSON keeps only the last of duplicate keys without a word, so a second "prod"
-// workspace would silently replace the first. `text` must already be known to parse.
-std::vector<std::string> find_duplicate_keys(std::string_view text);
+enum class UrlKind { https_with_path, https_host_only, http_or_https };
+// Checks a URL of the given kind and drops its trailing slashes; nullopt after a problem.
+std::optional<std::string> url(ObjectReader& r, std::string_view key, UrlKind kind);
 
 }  // namespace dbx

@@ -41,6 +41,9 @@ enum class CredentialType {
   workload_identity
 };
 
+// The config's name of a credential type, e.g. "client_secret".
+const char* to_string(CredentialType type);
+
 struct CredentialConfig {
   std::string name;
   CredentialType type = CredentialType::client_secret;

@@ -21,25 +21,9 @@ json::value optional_string(const std::optional<std::string>& s) {
   return s ? json::value(*s) : json::value(nullptr);
 }
 
-const char* type_name(CredentialType type) {
-  switch (type) {
-    case CredentialType::client_secret:
-      return "client_secret";
-    case CredentialType::client_certificate:
-      return "client_certificate";
-    case CredentialType::azure_cli:
-      return "azure_cli";
-    case CredentialType::managed_identity:
-      return "managed_identity";
-    case CredentialType::workload_identity:
-      return "workload_identity";
-  }
-  return "unknown";
-}
-
 json::object credential_json(const CredentialConfig& c) {
   json::object o;
-  o["type"] = type_name(c.type);
+  o["type"] = to_string(c.type);
   switch (c.type) {
     case CredentialType::client_secret:
       o["tenant_id"] = c.tenant_id;
@@ -186,6 +170,22 @@ std::string render_config_masked(const Config& config) {
   pretty(config_json(config), out, 0);
   out += "\n";
   return out;
+}
+
+const char* to_string(CredentialType type) {
+  switch (type) {
+    case CredentialType::client_secret:
+      return "client_secret";
+    case CredentialType::client_certificate:
+      return "client_certificate";
+    case CredentialType::azure_cli:
+      return "azure_cli";
+    case CredentialType::managed_identity:
+      return "managed_identity";
+    case CredentialType::workload_identity:
+      return "workload_identity";
+  }
+  return "unknown";
 }
 
 }  // namespace dbx

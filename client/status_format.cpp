@@ -155,16 +155,28 @@ std::string relative_time(std::int64_t delta_seconds) {
 
 std::string format_status(const json::object& status, TimePoint now) {
   std::string out = "dbxcredd";
+  // The header line takes version and uptime when they have the expected types; otherwise they
+  // are rendered with the rest.
+  bool version_shown = false;
+  bool uptime_shown = false;
   if (auto* v = status.if_contains("version"); v && v->is_string()) {
     out += " " + one_line(v->as_string());
+    version_shown = true;
   }
   if (auto* v = status.if_contains("uptime_seconds")) {
-    if (auto n = as_int(*v)) out += ", up " + format_duration(Seconds(*n));
+    if (auto n = as_int(*v)) {
+      out += ", up " + format_duration(Seconds(*n));
+      uptime_shown = true;
+    }
   }
   out += "\n";
-  json::object rest = status;
-  rest.erase("version");
-  rest.erase("uptime_seconds");
+  // Copied key by key: json::object::erase would move the last key into the gap, and the daemon's
+  // order is the most readable one.
+  json::object rest;
+  for (const auto& [k, v] : status) {
+    if ((k == "version" && version_shown) || (k == "uptime_seconds" && uptime_shown)) continue;
+    rest.emplace(k, v);
+  }
   render_object(rest, 0, now, out);
   return out;
 }

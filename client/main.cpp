@@ -1,0 +1,96 @@
+// `dbxcred`: the companion CLI of dbxcredd. Reads argv and the environment, talks to the daemon's
+// socket, prints to stdout, or execs a command with credentials in its environment. Every error is
+// one stderr line "dbxcred: …" and an exit code from SPEC.md.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/args.h"
+#include "client/commands.h"
+#include "client/daemon_api.h"
+#include "client/socket_client.h"
+
+namespace {
+
+using dbx::cli::Exit;
+
+std::optional<std::string> env_value(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+int fail(const dbx::cli::Failure& failure) {
+  std::fprintf(stderr, "dbxcred: %s\n", failure.message.c_str());
+  return dbx::cli::to_int(failure.exit);
+}
+
+int print(const std::string& text) {
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+    std::fprintf(stderr, "dbxcred: cannot write to stdout: %s\n", std::strerror(errno));
+    return dbx::cli::to_int(Exit::failure);
+  }
+  return 0;
+}
+
+// Replaces this process with argv[0] (searched in PATH), the credentials in its environment only.
+int exec_with(const std::vector<std::string>& args, const dbx::cli::EnvVars& vars) {
+  for (const auto& [name, value] : vars) {
+    if (::setenv(name.c_str(), value.c_str(), 1) != 0) {
+      return fail({Exit::failure, "cannot set " + name + ": " + std::strerror(errno)});
+    }
+  }
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  ::execvp(argv[0], argv.data());
+  int err = errno;
+  // The shell's conventions: 127 not found, 126 found but not runnable.
+  std::string name = dbx::cli::one_line(args[0]);
+  if (err == ENOENT) {
+    std::fprintf(stderr, "dbxcred: %s: command not found\n", name.c_str());
+    return 127;
+  }
+  std::fprintf(stderr, "dbxcred: cannot run %s: %s\n", name.c_str(), std::strerror(err));
+  return 126;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string_view> args(argv + 1, argv + argc);
+  auto parsed = dbx::cli::parse_args(args);
+  if (!parsed) return fail(parsed.failure());
+  const dbx::cli::Invocation& inv = *parsed;
+
+  if (inv.command == dbx::cli::Command::help) {
+    return print(inv.help_for ? dbx::cli::command_usage(*inv.help_for) : dbx::cli::usage_text());
+  }
+  if (inv.command == dbx::cli::Command::version) {
+    return print(std::string("dbxcred ") + DBXCRED_VERSION + "\n");
+  }
+
+  std::string socket = inv.socket                    ? *inv.socket
+                       : env_value("DBXCRED_SOCKET") ? *env_value("DBXCRED_SOCKET")
+                                                     : std::string(dbx::cli::kDefaultSocketPath);
+  std::optional<std::string> env_workspace = env_value("DBXCRED_WORKSPACE");
+  dbx::cli::DaemonApi api(
+      [socket](std::string_view target) { return dbx::cli::http_get(socket, target); });
+
+  if (inv.command == dbx::cli::Command::exec) {
+    auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);
+    if (!vars) return fail(vars.failure());
+    return exec_with(inv.argv, *vars);
+  }
+
+  auto out = dbx::cli::run_command(inv, env_workspace, api, dbx::Clock::now());
+  if (!out) return fail(out.failure());
+  return print(*out);
+}

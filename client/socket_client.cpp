@@ -1,0 +1,164 @@
+#include "client/socket_client.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace dbx::cli {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Closes the descriptor on every path out of http_get.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+// Milliseconds left until `deadline`, at least 0, for poll().
+int remaining_ms(SteadyClock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+  if (left.count() <= 0) return 0;
+  if (left.count() > 1'000'000) return 1'000'000;
+  return static_cast<int>(left.count());
+}
+
+std::string timeout_reason(std::chrono::milliseconds timeout) {
+  return "no answer within " + std::to_string((timeout.count() + 999) / 1000) + "s";
+}
+
+// Waits until `fd` is ready for `events`; false on timeout (errno_out = 0) or error.
+bool wait_for(int fd, short events, SteadyClock::time_point deadline, int& errno_out) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int ms = remaining_ms(deadline);
+    int n = ::poll(&p, 1, ms);
+    if (n > 0) return true;
+    if (n == 0) {
+      errno_out = 0;
+      return false;
+    }
+    if (errno != EINTR) {
+      errno_out = errno;
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
+Failure unreachable(std::string_view socket_path, std::string_view reason) {
+  std::string hint = "is the service running? (systemctl status dbxcredd)";
+  // A socket we may not open is a group-membership problem, not a stopped service.
+  if (reason == errno_text(EACCES)) {
+    hint = "is your user allowed to use it? (the socket's group, usually dbxcred)";
+  }
+  return Failure{Exit::unreachable, "cannot reach dbxcredd at " + std::string(socket_path) + ": " +
+                                        std::string(reason) + "; " + hint};
+}
+
+Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
+                                std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (socket_path.empty() || socket_path.size() >= sizeof(addr.sun_path)) {
+    return unreachable(socket_path, socket_path.empty()
+                                        ? "the socket path is empty"
+                                        : "the socket path is longer than " +
+                                              std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
+
+  Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (fd.get() < 0) return unreachable(socket_path, errno_text(errno));
+
+  // A blocking connect on AF_UNIX waits (if the listen backlog is full) for at most SO_SNDTIMEO,
+  // which bounds it by the request timeout; afterwards the socket is non-blocking and poll() is.
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  for (;;) {
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EINPROGRESS) {
+      return unreachable(socket_path, timeout_reason(timeout));
+    }
+    return unreachable(socket_path, errno_text(errno));
+  }
+  ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+
+  std::string request = "GET " + std::string(target) +
+                        " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+                        "Connection: close\r\n\r\n";
+  std::size_t sent = 0;
+  int err = 0;
+  while (sent < request.size()) {
+    // MSG_NOSIGNAL: a daemon that hangs up must not kill us with SIGPIPE.
+    ssize_t n = ::send(fd.get(), request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n >= 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return unreachable(socket_path, errno_text(errno));
+    if (!wait_for(fd.get(), POLLOUT, deadline, err)) {
+      return unreachable(socket_path, err ? errno_text(err) : timeout_reason(timeout));
+    }
+  }
+
+  std::string raw;
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        return unreachable(socket_path, errno_text(errno));
+      }
+      if (!wait_for(fd.get(), POLLIN, deadline, err)) {
+        return unreachable(socket_path, err ? errno_text(err) : timeout_reason(timeout));
+      }
+      continue;
+    }
+    bool eof = n == 0;
+    raw.append(buf, static_cast<std::size_t>(n));
+    ParseResult parsed = parse_http_response(raw, eof);
+    switch (parsed.state) {
+      case ParseResult::State::complete:
+        return std::move(parsed.response);
+      case ParseResult::State::malformed:
+        if (eof && raw.empty()) {
+          return unreachable(socket_path, "the connection closed without an answer");
+        }
+        return Failure{Exit::failure,
+                       "dbxcredd at " + socket_path + " sent a malformed answer: " + parsed.error};
+      case ParseResult::State::incomplete:
+        break;
+    }
+  }
+}
+
+}  // namespace dbx::cli

@@ -208,8 +208,12 @@ ReconcilePlan plan_reconcile(TimePoint now, std::string_view instance, std::stri
 
   for (const auto& r : records) {
     if (protected_nonces.count(r.nonce)) continue;
-    if (r.token_id ? !listed_ids.count(*r.token_id) : !listed_nonces.count(r.nonce)) {
-      // Gone from the workspace (expired, deleted by someone), or a create that never took effect.
+    if (r.token_id && !listed_ids.count(*r.token_id) && is_expired(now, r)) {
+      // token/list shows valid tokens only; delete it anyway (already gone counts as success) so
+      // no expired token of ours lingers in the workspace.
+      plan.deletions.push_back({*r.token_id, r.nonce, "expired"});
+    } else if (r.token_id ? !listed_ids.count(*r.token_id) : !listed_nonces.count(r.nonce)) {
+      // Gone from the workspace (deleted by someone), or a create that never took effect.
       plan.forget.push_back(r.nonce);
     }
   }

@@ -34,6 +34,8 @@ class PatLedger {
   // and leave the ledger unusable: every later change returns that error.
   Status load();
   bool usable() const { return !load_error_; }
+  // Why the ledger is unusable (the load() error), if it is.
+  const std::optional<Error>& load_error() const { return load_error_; }
 
   const std::vector<pat::PatRecord>& records() const { return records_; }
   const pat::PatRecord* find(const std::string& nonce) const;

@@ -6,7 +6,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <stdexcept>
 
 #include "common/duration.h"
 
@@ -14,13 +13,10 @@ namespace dbx {
 namespace {
 
 // 128 random bits as 32 lowercase hex digits: unique per mint, so a token/list entry can be matched
-// to exactly one ledger intent.
-std::string new_nonce() {
+// to exactly one ledger intent. nullopt if the system has no randomness to give.
+std::optional<std::string> new_nonce() {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) {
-    // Without randomness nonces could collide with another agent's; refuse rather than guess.
-    throw std::runtime_error("RAND_bytes failed");
-  }
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   for (unsigned char b : bytes) {
@@ -210,7 +206,13 @@ void PatManager::create(std::uint64_t seq, Seconds lifetime) {
     for (const auto& w : waiters_) largest = std::max(largest, w.min_valid);
     return mint_failed(quota_error(largest));
   }
-  const std::string nonce = new_nonce();
+  const auto random = new_nonce();
+  if (!random) {
+    // Without randomness a nonce could match another mint's: refuse rather than guess.
+    return mint_failed(make_error(ErrorCode::internal,
+                                  "no randomness for a PAT nonce (OpenSSL RAND_bytes failed)"));
+  }
+  const std::string& nonce = *random;
   if (auto s = ledger_.record_intent(nonce, now); !s) return mint_failed(s.error());
   inflight_nonce_ = nonce;
   spdlog::info("pat {}: minting a PAT for {} (nonce {})", workspace_, format_duration(lifetime),

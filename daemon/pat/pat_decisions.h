@@ -1,0 +1,128 @@
+// Pure decisions of the PAT lifecycle (STYLE.md habit 1): functions of (now, policy, what we know)
+// that say WHAT to do — rotate? how long a PAT to ask for? which of our PATs to delete first so a
+// mint stays within pat.max_active? what does a token/list answer mean for the ledger? — and never
+// do it. PatManager (pat_manager.h) carries the decisions out. Also owns the PAT comment format.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/result.h"
+#include "daemon/databricks/token_api.h"
+
+namespace dbx::pat {
+
+// Databricks rejects tokens within 30 s of their expiry; 10 s more covers the hop from us to the
+// client and from the client to Databricks. No PAT with less left is ever served.
+inline constexpr Seconds kMinServeRemaining{40};
+
+// A PAT minted for a client's min_valid lives min_valid + this long, so that the next client with
+// the same min_valid can still be served the same PAT for a minute instead of forcing another mint.
+inline constexpr Seconds kMintMargin{60};
+
+// How often token/list is compared with the ledger. Reconcile is a safety net (the ledger is
+// authoritative for our own mints); 10 min keeps a fleet of 100 agents under one list call per 6 s.
+inline constexpr Seconds kReconcileInterval{600};
+
+// After a failed background rotation (no client waiting), when to try again unless the upstream
+// asked for longer with Retry-After. Short enough to rotate well before expiry with the default
+// rotate_before of 20 min, long enough not to hammer a failing upstream.
+inline constexpr Seconds kRetryAfterFailure{30};
+
+// ---- The comment of every PAT we mint -------------------------------------------------------
+// Format: "dbxcred:<instance>:<workspace>:<nonce>"
+//   instance, workspace: percent-encoded so that ':' '%' and anything outside printable ASCII
+//                        cannot break the split (a host name is left as is);
+//   nonce:               32 lowercase hex digits (128 random bits), unique per mint.
+// A comment that does not parse exactly like this is not ours: such a PAT is never touched.
+inline constexpr std::string_view kCommentProduct = "dbxcred";
+
+std::string make_comment(std::string_view instance, std::string_view workspace,
+                         std::string_view nonce);
+
+struct CommentParts {
+  std::string instance;   // decoded
+  std::string workspace;  // decoded
+  std::string nonce;
+};
+std::optional<CommentParts> parse_comment(std::string_view comment);
+
+bool is_valid_nonce(std::string_view nonce);
+
+// ---- Serving and rotation ---------------------------------------------------------------------
+
+// True if a PAT expiring at `expires` may be served to a client asking for `min_valid`.
+bool satisfies(TimePoint now, TimePoint expires, Seconds min_valid);
+
+// rotate_before as applied to one PAT: never more than half the PAT's own lifetime, so that a
+// policy with rotate_before >= lifetime (or a min_valid-driven short PAT) cannot make every fresh
+// PAT due for rotation at once and mint in a loop.
+Seconds effective_rotate_before(const PatPolicy& policy, TimePoint created, TimePoint expires);
+
+// When the current PAT (created, expires) should be replaced proactively.
+TimePoint rotation_due_at(const PatPolicy& policy, TimePoint created, TimePoint expires);
+
+// The lifetime to ask token/create for, given the largest min_valid among the waiting clients:
+// max(lifetime, min_valid + kMintMargin), capped by max_lifetime. A min_valid that even a PAT of
+// max_lifetime cannot give with the margin is a bad_request naming the limit.
+Result<Seconds> lifetime_to_request(const PatPolicy& policy, Seconds min_valid);
+
+// ---- Quota (pat.max_active) -------------------------------------------------------------------
+
+// One PAT of ours as the ledger knows it. token_id is empty while only the intent is recorded.
+struct PatRecord {
+  std::string nonce;
+  std::optional<std::string> token_id;
+  TimePoint created;                 // the intent's time; the server's creation_time once minted
+  std::optional<TimePoint> expires;  // nullopt: unknown (intent) or never (expiry_time -1)
+};
+
+bool is_expired(TimePoint now, const PatRecord& r);
+
+// How many of our PATs count against max_active: every record not known to be expired, intents
+// included (an intent's token may exist server-side until reconcile proves otherwise).
+int active_count(TimePoint now, const std::vector<PatRecord>& records);
+
+struct MintPlan {
+  bool can_mint = false;
+  // Nonces of superseded PATs to delete (oldest first) before token/create; only when can_mint.
+  std::vector<std::string> delete_first;
+  int active = 0;  // our PATs counted against max_active now
+};
+
+// Before a mint: our unexpired count must stay <= max_active after it. Frees room by deleting the
+// oldest superseded minted PATs; never the current one (`current_nonce`), never an intent whose id
+// is unknown, never an already expired one (those are reaped, they do not count).
+MintPlan plan_mint(TimePoint now, int max_active, const std::vector<PatRecord>& records,
+                   const std::optional<std::string>& current_nonce);
+
+// Minted records whose expiry has passed: delete from the workspace, then forget.
+std::vector<PatRecord> expired_records(TimePoint now, const std::vector<PatRecord>& records);
+
+// ---- Reconcile (token/list against the ledger) -------------------------------------------------
+
+struct Deletion {
+  std::string token_id;
+  std::optional<std::string> forget_nonce;  // ledger record to drop once the delete succeeded
+  std::string reason;                       // for the log
+};
+
+struct ReconcilePlan {
+  std::vector<Deletion> deletions;  // token/delete these (ours only)
+  std::vector<std::string> forget;  // drop these ledger records now (their token is gone)
+  int foreign = 0;                  // listed PATs that are not ours (never touched)
+};
+
+// `listed` is the complete token/list answer; `protected_nonces` are mints this process has in
+// flight or finished while the list was in flight (the list may predate them).
+ReconcilePlan plan_reconcile(TimePoint now, std::string_view instance, std::string_view workspace,
+                             const std::vector<PatRecord>& records,
+                             const std::vector<PatInfo>& listed,
+                             const std::set<std::string>& protected_nonces);
+
+}  // namespace dbx::pat

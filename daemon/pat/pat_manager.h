@@ -1,0 +1,154 @@
+// PatManager: one workspace's PAT lifecycle — mint on demand (single-flight), rotate before expiry,
+// keep our unexpired PATs within pat.max_active, reap expired ones, and reconcile the write-ahead
+// ledger with token/list so that a crash at any point leaves no orphan and loses no token.
+// A thin driver over the pure decisions in pat_decisions.h; runs on the loop thread (no locks).
+//
+// Crash safety, in order of a mint:
+//   1. (room) delete our oldest superseded PATs if the mint would exceed max_active
+//   2. ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
+//   3. token/create with comment dbxcred:<instance>:<workspace>:<nonce>
+//   4. ledger.record_minted(nonce, id)      — only then is the value handed to anyone
+// start() and every kReconcileInterval: token/list; a token of ours whose nonce the ledger lacks,
+// or whose id it lacks, was never handed out and is deleted; ledger records whose token is gone are
+// forgotten; ledger-known tokens stay until they expire (running jobs may hold them) and are then
+// deleted. PATs whose comment is not ours (humans, other tools, other instances) are never touched.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/result.h"
+#include "daemon/databricks/token_api.h"
+#include "daemon/pat/pat_ledger.h"
+#include "daemon/runtime.h"
+
+namespace dbx {
+
+struct ServedPat {
+  std::string token;  // the dapi… value: hand to the client, never log
+  std::string token_id;
+  TimePoint expires_at;
+};
+
+// For /v1/status and metrics: never a token value.
+struct PatStatus {
+  bool enabled = true;
+  bool ledger_ok = true;
+  std::optional<std::string> current_token_id;
+  std::optional<TimePoint> current_expires_at;
+  int active = 0;  // our unexpired PATs in this workspace as the ledger knows them
+  int max_active = 0;
+  std::optional<TimePoint> next_rotation;
+  std::optional<std::string> last_error;
+  bool mint_in_flight = false;
+  std::optional<TimePoint> last_reconcile;
+  std::uint64_t mints = 0;          // token/create answered with a PAT
+  std::uint64_t mint_failures = 0;  // mints that failed (upstream, quota, ledger)
+  std::uint64_t deletions = 0;      // token/delete succeeded (superseded, expired, orphans)
+};
+
+class PatManager {
+ public:
+  using Callback = std::function<void(Result<ServedPat>)>;
+
+  PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPolicy policy,
+             std::string instance, std::string workspace);
+  ~PatManager();
+  PatManager(const PatManager&) = delete;
+  PatManager& operator=(const PatManager&) = delete;
+
+  // Reconciles with token/list now, then every kReconcileInterval; reaps expired PATs as they
+  // expire. The ledger must have been load()ed (an unusable ledger: nothing is minted or deleted,
+  // status() and get() report why).
+  void start();
+
+  // A PAT valid for at least max(min_valid, 40 s). Single-flight: callers arriving while a mint is
+  // in flight wait for it. `done` is always called later on the loop, never inline.
+  void get(Seconds min_valid, Callback done);
+
+  PatStatus status() const;
+
+  // New policy from a config reload: applies to the next decisions; reschedules rotation.
+  void reconfigure(PatPolicy policy);
+
+  // Cancels timers and fails waiting callers; answers still in flight only update the ledger.
+  void stop();
+
+ private:
+  struct Current {
+    std::string value;
+    std::string token_id;
+    std::string nonce;
+    TimePoint created;
+    TimePoint expires;
+  };
+  struct Waiter {
+    Seconds min_valid;
+    Callback done;
+    std::uint64_t joined;  // mint_seq_ when it started waiting
+  };
+
+  template <class F>
+  auto guarded(F f);
+
+  void begin_mint();
+  void make_room_then_create(std::uint64_t seq, Seconds lifetime, std::vector<std::string> nonces);
+  void create(std::uint64_t seq, Seconds lifetime);
+  void on_created(std::uint64_t seq, const std::string& nonce, Seconds lifetime,
+                  Result<MintedPat> r);
+  void mint_failed(Error e);
+  void serve(Callback done) const;
+  void answer(Callback done, Result<ServedPat> r) const;
+
+  void reconcile();
+  void on_listed(Result<std::vector<PatInfo>> r);
+  void delete_token(const std::string& token_id, std::optional<std::string> forget_nonce,
+                    std::function<void(Status)> then = nullptr);
+  void forget(const std::vector<std::string>& nonces);
+  void reap_expired();
+
+  void schedule_rotation();
+  void schedule_reap();
+  void schedule_reconcile(Seconds delay);
+
+  Error quota_error(Seconds min_valid) const;
+  Error disabled_error() const;
+
+  Runtime& rt_;
+  TokenApi& api_;
+  PatLedger& ledger_;
+  PatPolicy policy_;
+  std::string instance_;
+  std::string workspace_;
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks outliving us do nothing
+
+  bool stopped_ = false;
+  std::optional<Current> current_;  // the PAT served; its value exists only here
+  std::vector<Waiter> waiters_;
+  bool minting_ = false;  // from the room-making deletes to the create answer
+  std::uint64_t mint_seq_ = 0;
+  std::optional<std::string> inflight_nonce_;   // intent recorded, create not answered
+  bool listing_ = false;                        // token/list in flight
+  std::set<std::string> finished_during_list_;  // the list may predate these mints
+  std::set<std::string> deleting_;              // token ids with a token/delete in flight
+  std::optional<TimePoint> not_before_;         // Databricks' Retry-After: no create before
+  std::optional<TimePoint> retry_rotation_at_;  // backoff of a failed background rotation
+  std::optional<Error> last_error_;
+  std::optional<TimePoint> last_reconcile_;
+  std::uint64_t mints_ = 0;
+  std::uint64_t mint_failures_ = 0;
+  std::uint64_t deletions_ = 0;
+
+  std::shared_ptr<Timer> rotation_timer_;
+  std::optional<TimePoint> rotation_at_;
+  std::shared_ptr<Timer> reap_timer_;
+  std::shared_ptr<Timer> reconcile_timer_;
+};
+
+}  // namespace dbx

@@ -1,0 +1,542 @@
+// PatManager driven by a manual clock and a fake workspace: single-flight, rotation, max_active,
+// quota, and recovery from a crash at every point of a mint (a "crash" destroys the manager and
+// ledger objects mid-call; a new pair is built from the file on disk and the workspace's tokens).
+#include "daemon/pat/pat_manager.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "tests/daemon/fake_runtime.h"
+#include "tests/daemon/fake_token_api.h"
+
+namespace dbx {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeRuntime;
+using testing::FakeTokenApi;
+
+const std::string kOurs = "dbxcred:agent-1:prod:";
+
+PatPolicy policy(int lifetime_s = 3600, int rotate_s = 1200, int max_s = 86400,
+                 int max_active = 10) {
+  PatPolicy p;
+  p.lifetime = Seconds(lifetime_s);
+  p.rotate_before = Seconds(rotate_s);
+  p.max_lifetime = Seconds(max_s);
+  p.max_active = max_active;
+  return p;
+}
+
+// The answer of one get(), once the loop has run.
+struct Got {
+  std::optional<Result<ServedPat>> r;
+  bool ok() const { return r && r->ok(); }
+};
+
+class PatManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pat_manager_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    spdlog::set_level(spdlog::level::err);  // the manager logs every mint; keep test output short
+  }
+  void TearDown() override {
+    spdlog::set_level(spdlog::level::info);
+    mgr_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // (Re)starts the daemon's PAT part from what is on disk and in the workspace.
+  void boot(PatPolicy p = policy()) {
+    ledger_ = std::make_unique<PatLedger>(dir_, "prod");
+    load_status_ = ledger_->load();
+    mgr_ = std::make_unique<PatManager>(rt_, api_, *ledger_, p, "agent-1", "prod");
+    mgr_->start();
+    rt_.run_ready();
+  }
+  // SIGKILL: the process and every answer it was waiting for are gone.
+  void crash() {
+    api_.drop_held();
+    mgr_.reset();
+    ledger_.reset();
+  }
+
+  std::shared_ptr<Got> get(int min_valid_s = 300) {
+    auto g = std::make_shared<Got>();
+    mgr_->get(Seconds(min_valid_s), [g](Result<ServedPat> r) { g->r = std::move(r); });
+    return g;
+  }
+  std::shared_ptr<Got> get_now(int min_valid_s = 300) {
+    auto g = get(min_valid_s);
+    rt_.run_ready();
+    return g;
+  }
+
+  // No orphan (a PAT of ours the ledger does not know by id) and no lost token (a ledger id the
+  // workspace does not have), and no unresolved intent.
+  void expect_consistent() {
+    for (const auto& info : api_.valid_infos()) {
+      if (info.comment.rfind(kOurs, 0) != 0) continue;
+      const auto* rec = ledger_->find(info.comment.substr(kOurs.size()));
+      ASSERT_NE(rec, nullptr) << "orphan " << info.token_id;
+      EXPECT_EQ(rec->token_id, info.token_id);
+    }
+    for (const auto& rec : ledger_->records()) {
+      ASSERT_TRUE(rec.token_id) << "unresolved intent " << rec.nonce;
+      EXPECT_TRUE(api_.tokens.count(*rec.token_id)) << "lost token " << *rec.token_id;
+    }
+    // And what is in memory is what is on disk.
+    PatLedger reread(dir_, "prod");
+    ASSERT_TRUE(reread.load());
+    EXPECT_EQ(reread.records().size(), ledger_->records().size());
+  }
+
+  int ours() const { return api_.count_unexpired_with_prefix(kOurs); }
+
+  std::string dir_;
+  FakeRuntime rt_;
+  FakeTokenApi api_{rt_};
+  std::unique_ptr<PatLedger> ledger_;
+  std::unique_ptr<PatManager> mgr_;
+  Status load_status_ = ok_status();
+};
+
+TEST_F(PatManagerTest, FirstGetMintsOnceWithOurCommentAndRecordsTheId) {
+  boot();
+  EXPECT_EQ(api_.list_calls, 1);  // reconcile at start
+  auto g = get_now();
+  ASSERT_TRUE(g->ok());
+  EXPECT_EQ(api_.create_calls, 1);
+  EXPECT_EQ(api_.lifetimes[0], Seconds(3600));
+  const auto& served = g->r->value();
+  EXPECT_EQ(served.expires_at, rt_.now() + Seconds(3600));
+  const auto& tok = api_.tokens.at(served.token_id);
+  EXPECT_EQ(tok.value, served.token);
+  ASSERT_EQ(tok.info.comment.rfind(kOurs, 0), 0u) << tok.info.comment;
+  const auto* rec = ledger_->find(tok.info.comment.substr(kOurs.size()));
+  ASSERT_NE(rec, nullptr);
+  EXPECT_EQ(rec->token_id, served.token_id);
+  // The value is never on disk.
+  std::ifstream in(ledger_->path());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text.find(served.token), std::string::npos);
+  // A second get is served from memory.
+  auto g2 = get_now();
+  ASSERT_TRUE(g2->ok());
+  EXPECT_EQ(g2->r->value().token_id, served.token_id);
+  EXPECT_EQ(api_.create_calls, 1);
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, FiftyConcurrentGetsCauseOneCreate) {
+  boot();
+  api_.hold_creates = true;
+  std::vector<std::shared_ptr<Got>> gots;
+  for (int i = 0; i < 50; ++i) gots.push_back(get(60 + i));
+  rt_.run_ready();
+  EXPECT_EQ(api_.create_calls, 1);
+  EXPECT_TRUE(mgr_->status().mint_in_flight);
+  for (const auto& g : gots) EXPECT_FALSE(g->r);  // all waiting for the one mint
+  api_.answer_create();
+  rt_.run_ready();
+  for (const auto& g : gots) {
+    ASSERT_TRUE(g->ok());
+    EXPECT_EQ(g->r->value().token_id, gots[0]->r->value().token_id);
+  }
+  EXPECT_EQ(api_.create_calls, 1);
+}
+
+TEST_F(PatManagerTest, ALargerMinValidArrivingDuringAMintGetsItsOwnMint) {
+  boot();
+  api_.hold_creates = true;
+  auto small = get_now(300);
+  auto large = get_now(7200);  // the held mint asks for 3600 s: not enough for this one
+  api_.answer_create();
+  rt_.run_ready();
+  ASSERT_TRUE(small->ok());
+  EXPECT_FALSE(large->r);
+  ASSERT_EQ(api_.create_calls, 2);
+  EXPECT_EQ(api_.lifetimes[1], Seconds(7200) + pat::kMintMargin);
+  api_.answer_create();
+  rt_.run_ready();
+  ASSERT_TRUE(large->ok());
+  EXPECT_GE(large->r->value().expires_at - rt_.now(), Seconds(7200));
+}
+
+TEST_F(PatManagerTest, RotatesRotateBeforeAheadAndKeepsSupersededUntilExpiry) {
+  boot(policy(3600, 1200));
+  auto first = get_now();
+  ASSERT_TRUE(first->ok());
+  const std::string a = first->r->value().token_id;
+  EXPECT_EQ(mgr_->status().next_rotation, rt_.now() + Seconds(2400));
+  rt_.advance(Seconds(2399));
+  EXPECT_EQ(api_.create_calls, 1);
+  rt_.advance(Seconds(1));  // proactive rotation, no client waiting
+  EXPECT_EQ(api_.create_calls, 2);
+  auto second = get_now();
+  ASSERT_TRUE(second->ok());
+  EXPECT_NE(second->r->value().token_id, a);
+  EXPECT_TRUE(api_.tokens.count(a));  // superseded, still valid for jobs holding it
+  EXPECT_EQ(mgr_->status().active, 2);
+  rt_.advance(Seconds(1200));  // a expires: deleted from the workspace and forgotten
+  EXPECT_EQ(api_.removed, std::vector<std::string>{a});
+  EXPECT_EQ(mgr_->status().active, 1);
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, MinValidForcesEarlyRotationAndTooLargeIsBadRequest) {
+  boot(policy(3600, 1200, 4 * 3600));
+  ASSERT_TRUE(get_now(300)->ok());
+  rt_.advance(Seconds(600));  // 3000 s left
+  auto g = get_now(3300);
+  ASSERT_TRUE(g->ok());
+  EXPECT_EQ(api_.create_calls, 2);
+  EXPECT_EQ(api_.lifetimes[1], Seconds(3600));  // policy lifetime already covers 3300 + 60
+  EXPECT_GE(g->r->value().expires_at - rt_.now(), Seconds(3300));
+  auto too_much = get_now(4 * 3600);
+  ASSERT_TRUE(too_much->r);
+  ASSERT_FALSE(too_much->r->ok());
+  EXPECT_EQ(too_much->r->error().code, ErrorCode::bad_request);
+  EXPECT_NE(too_much->r->error().message.find("pat.max_lifetime"), std::string::npos);
+  EXPECT_EQ(api_.create_calls, 2);
+}
+
+TEST_F(PatManagerTest, MaxActiveNeverExceededOverADayOfShortLivedRotations) {
+  const int kMaxActive = 3;
+  boot(policy(600, 240, 3600, kMaxActive));
+  int served = 0;
+  int step = 0;
+  // Every 7 s a client; every 97th asks for 25 min, forcing an early, longer-lived mint.
+  for (auto t = Seconds(0); t < Seconds(24 * 3600); t += Seconds(7), ++step) {
+    const int min_valid = step % 97 == 0 ? 1500 : (step % 5 == 0 ? 540 : 300);
+    auto g = get_now(min_valid);
+    ASSERT_TRUE(g->r) << "step " << step;
+    ASSERT_TRUE(g->r->ok()) << "step " << step << ": " << g->r->error().message;
+    ++served;
+    EXPECT_GE(g->r->value().expires_at - rt_.now(), Seconds(min_valid));
+    ASSERT_LE(ours(), kMaxActive) << "step " << step;
+    rt_.advance(Seconds(7));
+    ASSERT_LE(ours(), kMaxActive) << "step " << step;
+  }
+  EXPECT_GT(api_.create_calls, 24 * 4);  // rotated all day, at least every 15 min
+  EXPECT_EQ(served, step);
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, DeletesOldestSupersededToStayWithinMaxActive) {
+  boot(policy(3600, 1200, 86400, 2));
+  auto a = get_now(300);
+  rt_.advance(Seconds(60));
+  auto b = get_now(3570);  // a has 3540 s left: rotate early -> b current, a superseded
+  ASSERT_TRUE(b->ok());
+  EXPECT_EQ(ours(), 2);
+  rt_.advance(Seconds(60));
+  auto c = get_now(3600);  // b has 3570 left: needs a third; a must go first
+  ASSERT_TRUE(c->ok());
+  EXPECT_EQ(api_.removed, std::vector<std::string>{a->r->value().token_id});
+  EXPECT_EQ(ours(), 2);
+  EXPECT_TRUE(api_.tokens.count(b->r->value().token_id));
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, WhenNothingCanGoServesCurrentIfItSatisfiesElseQuotaExhausted) {
+  boot(policy(3600, 1200, 86400, 1));
+  auto a = get_now(300);
+  ASSERT_TRUE(a->ok());
+  rt_.advance(Seconds(2500));  // rotation due, but max_active 1 and the only PAT is current
+  EXPECT_EQ(api_.create_calls, 1);
+  auto ok = get_now(600);  // 1100 s left: still satisfies
+  ASSERT_TRUE(ok->ok());
+  EXPECT_EQ(ok->r->value().token_id, a->r->value().token_id);
+  auto no = get_now(1800);
+  ASSERT_FALSE(no->r->ok());
+  EXPECT_EQ(no->r->error().code, ErrorCode::quota_exhausted);
+  EXPECT_NE(no->r->error().message.find("pat.max_active"), std::string::npos);
+  EXPECT_NE(no->r->error().message.find("'prod'"), std::string::npos);
+  EXPECT_EQ(api_.create_calls, 1);
+  EXPECT_EQ(ours(), 1);
+}
+
+TEST_F(PatManagerTest, DatabricksQuotaExceededIsQuotaExhaustedAndNothingLeaks) {
+  api_.quota = 600;
+  for (int i = 0; i < 600; ++i)
+    api_.add_foreign("human token " + std::to_string(i), Seconds(86400));
+  boot();
+  auto g = get_now();
+  ASSERT_TRUE(g->r);
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_EQ(g->r->error().code, ErrorCode::quota_exhausted);
+  const auto& msg = g->r->error().message;
+  EXPECT_NE(msg.find("workspace 'prod'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("lower pat.max_active on other agents"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("QUOTA_EXCEEDED"), std::string::npos) << msg;
+  EXPECT_TRUE(ledger_->records().empty());  // a refused create leaves no intent
+  EXPECT_EQ(mgr_->status().last_error, msg);
+  // 599 foreign PATs: room for one of ours.
+  api_.tokens.erase("foreign-1");
+  ASSERT_TRUE(get_now()->ok());
+  EXPECT_EQ(api_.count_unexpired_with_prefix("human"), 599);
+  EXPECT_TRUE(api_.removed.empty());
+}
+
+TEST_F(PatManagerTest, RetryAfterIsRespected) {
+  boot();
+  Error throttled = make_error(ErrorCode::upstream_unavailable, "HTTP 429 REQUEST_LIMIT_EXCEEDED");
+  throttled.upstream_status = 429;
+  throttled.retry_after = Seconds(60);
+  api_.fail_next_create = throttled;
+  auto g = get_now();
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_EQ(g->r->error().retry_after, Seconds(60));
+  auto again = get_now();
+  ASSERT_FALSE(again->r->ok());
+  EXPECT_EQ(api_.create_calls, 1);  // not sent before Retry-After
+  rt_.advance(Seconds(60));
+  ASSERT_TRUE(get_now()->ok());
+  EXPECT_EQ(api_.create_calls, 2);
+  EXPECT_TRUE(ledger_->records().size() == 1);
+}
+
+TEST_F(PatManagerTest, UnwritableLedgerMeansNoMint) {
+  boot();
+  fs::create_directories(ledger_->path() + ".tmp");
+  auto g = get_now();
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_EQ(g->r->error().code, ErrorCode::internal);
+  EXPECT_NE(g->r->error().message.find(ledger_->path()), std::string::npos);
+  EXPECT_EQ(api_.create_calls, 0);
+}
+
+TEST_F(PatManagerTest, CorruptLedgerStopsMintingAndTouchesNothing) {
+  fs::create_directories(dir_ + "/pats");
+  std::ofstream(dir_ + "/pats/prod.json") << "{\"version\":1, truncated";
+  const std::string orphan_nonce(32, 'e');
+  api_.add_foreign(kOurs + orphan_nonce, Seconds(3600));  // looks like an orphan of ours
+  boot();
+  EXPECT_FALSE(load_status_);
+  EXPECT_EQ(api_.list_calls, 0);
+  auto g = get_now();
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_NE(g->r->error().message.find("corrupt"), std::string::npos);
+  EXPECT_EQ(api_.create_calls, 0);
+  EXPECT_TRUE(api_.removed.empty());
+  EXPECT_FALSE(mgr_->status().ledger_ok);
+  ASSERT_TRUE(mgr_->status().last_error);
+}
+
+TEST_F(PatManagerTest, ForeignPatsAreNeverTouchedOurOrphansAre) {
+  const std::string n(32, 'f');
+  const std::vector<std::string> foreign = {
+      api_.add_foreign("alice's laptop", Seconds(600)),
+      api_.add_foreign("dbxcred:agent-2:prod:" + n, Seconds(600)),     // another agent
+      api_.add_foreign("dbxcred:agent-1:staging:" + n, Seconds(600)),  // another workspace
+      api_.add_foreign("dbxcred:agent-1:prod:not-a-nonce", Seconds(600)),
+      api_.add_foreign("", Seconds(600)),
+  };
+  const std::string orphan = api_.add_foreign(kOurs + n, Seconds(600));
+  boot(policy(300, 120, 3600, 2));
+  EXPECT_EQ(api_.removed, std::vector<std::string>{orphan});
+  for (int i = 0; i < 200; ++i) {  // rotations, reaping and reconciles for ~1.5 h
+    ASSERT_TRUE(get_now()->ok());
+    rt_.advance(Seconds(29));
+  }
+  for (const auto& id : foreign)
+    EXPECT_EQ(std::count(api_.removed.begin(), api_.removed.end(), id), 0) << id;
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, CurrentDeletedByAHumanIsDroppedAtReconcile) {
+  boot();
+  auto a = get_now();
+  api_.tokens.erase(a->r->value().token_id);
+  rt_.advance(pat::kReconcileInterval);
+  EXPECT_FALSE(mgr_->status().current_token_id);
+  auto b = get_now();
+  ASSERT_TRUE(b->ok());
+  EXPECT_NE(b->r->value().token_id, a->r->value().token_id);
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, DroppedConnectionLeavesTheIntentAndReconcileDeletesTheToken) {
+  boot();
+  api_.hold_creates = true;
+  auto g = get_now();
+  Error dropped = make_error(ErrorCode::upstream_unavailable, "connection reset by peer");
+  api_.apply_create_and_fail(dropped);  // the PAT exists server-side; its value is lost
+  rt_.run_ready();
+  ASSERT_FALSE(g->r->ok());
+  ASSERT_EQ(ledger_->records().size(), 1u);  // the intent stays: the outcome is unknown
+  EXPECT_EQ(ours(), 1);
+  rt_.advance(Seconds(31));  // reconcile soon after an unknown outcome
+  EXPECT_EQ(ours(), 0);
+  EXPECT_TRUE(ledger_->records().empty());
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, LedgerFailingAfterCreateDeletesTheUnrecordedPat) {
+  boot();
+  api_.hold_creates = true;
+  auto g = get_now();
+  fs::create_directories(ledger_->path() + ".tmp");  // the disk fails between intent and id
+  api_.answer_create();
+  rt_.run_ready();
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_EQ(g->r->error().code, ErrorCode::internal);
+  EXPECT_EQ(api_.removed.size(), 1u);  // never handed out, deleted at once
+  EXPECT_EQ(ours(), 0);
+}
+
+// ---- Crash points of a mint ----------------------------------------------------------------
+
+// Before the intent is written: here, while the room-making delete of a superseded PAT is in
+// flight. Nothing about the new mint is on disk or in the workspace.
+TEST_F(PatManagerTest, CrashBeforeIntentWritten) {
+  boot(policy(3600, 1200, 86400, 2));
+  auto a = get_now(300);
+  rt_.advance(Seconds(60));
+  auto b = get_now(3570);
+  ASSERT_TRUE(b->ok());
+  rt_.advance(Seconds(60));
+  api_.hold_removes = true;
+  auto c = get_now(3600);  // must delete a first
+  ASSERT_EQ(api_.held_removes.size(), 1u);
+  crash();
+  boot(policy(3600, 1200, 86400, 2));
+  expect_consistent();
+  EXPECT_EQ(ours(), 2);  // a and b kept: jobs may hold them
+  EXPECT_EQ(ledger_->records().size(), 2u);
+  api_.hold_removes = false;
+  auto d = get_now(300);  // values were memory-only: a new PAT, after deleting the oldest
+  ASSERT_TRUE(d->ok());
+  EXPECT_LE(ours(), 2);
+  expect_consistent();
+}
+
+// Same point, but the delete took effect server-side before the crash.
+TEST_F(PatManagerTest, CrashAfterRoomMakingDeleteTookEffect) {
+  boot(policy(3600, 1200, 86400, 2));
+  auto a = get_now(300);
+  rt_.advance(Seconds(60));
+  ASSERT_TRUE(get_now(3570)->ok());
+  rt_.advance(Seconds(60));
+  api_.hold_removes = true;
+  get_now(3600);
+  api_.tokens.erase(api_.held_removes.front().token_id);
+  crash();
+  boot(policy(3600, 1200, 86400, 2));
+  expect_consistent();  // the record of the deleted PAT was forgotten
+  EXPECT_EQ(ledger_->records().size(), 1u);
+}
+
+// After the intent is written, before token/create reached Databricks.
+TEST_F(PatManagerTest, CrashAfterIntentWritten) {
+  boot();
+  api_.hold_creates = true;
+  get_now();
+  ASSERT_EQ(ledger_->records().size(), 1u);
+  EXPECT_FALSE(ledger_->records()[0].token_id);
+  crash();
+  api_.hold_creates = false;
+  boot();
+  EXPECT_TRUE(ledger_->records().empty());  // no such token: the intent is forgotten
+  EXPECT_EQ(ours(), 0);
+  expect_consistent();
+  ASSERT_TRUE(get_now()->ok());
+  EXPECT_EQ(ours(), 1);
+}
+
+// After token/create was answered (the PAT exists) but before its id reached the ledger: on disk
+// this is the same as an answer lost on the wire. The PAT was never handed out: it is deleted.
+TEST_F(PatManagerTest, CrashAfterCreateAnsweredBeforeIdWritten) {
+  boot();
+  api_.hold_creates = true;
+  get_now();
+  api_.apply_create_and_drop();
+  EXPECT_EQ(ours(), 1);
+  crash();
+  api_.hold_creates = false;
+  boot();
+  EXPECT_EQ(ours(), 0);
+  EXPECT_EQ(api_.removed.size(), 1u);
+  EXPECT_TRUE(ledger_->records().empty());
+  expect_consistent();
+}
+
+// After the id was written (and the PAT served). The PAT stays until it expires — a job may hold
+// it — but cannot be served again (its value was memory-only); it is deleted at expiry.
+TEST_F(PatManagerTest, CrashAfterIdWritten) {
+  boot();
+  auto a = get_now();
+  ASSERT_TRUE(a->ok());
+  rt_.advance(Seconds(600));
+  crash();
+  boot();
+  expect_consistent();
+  EXPECT_EQ(ours(), 1);
+  EXPECT_TRUE(api_.removed.empty());
+  auto b = get_now();
+  ASSERT_TRUE(b->ok());
+  EXPECT_NE(b->r->value().token_id, a->r->value().token_id);
+  EXPECT_EQ(ours(), 2);
+  rt_.advance(Seconds(3000));  // a expires and is reaped
+  EXPECT_EQ(api_.removed, std::vector<std::string>{a->r->value().token_id});
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, RestartLoopDuringSlowCreatesLeavesNoOrphans) {
+  api_.hold_creates = true;
+  for (int i = 0; i < 20; ++i) {
+    boot(policy(3600, 1200, 86400, 3));
+    get_now();
+    if (!api_.held_creates.empty()) {
+      if (i % 2) api_.apply_create_and_drop();  // alternate: reached the server or not
+    }
+    crash();
+    rt_.advance(Seconds(10));
+  }
+  api_.hold_creates = false;
+  boot(policy(3600, 1200, 86400, 3));
+  EXPECT_EQ(ours(), 0);
+  expect_consistent();
+  ASSERT_TRUE(get_now()->ok());
+  EXPECT_EQ(ours(), 1);
+}
+
+TEST_F(PatManagerTest, StatusShowsIdsAndTimesNeverValues) {
+  boot();
+  auto a = get_now();
+  const auto s = mgr_->status();
+  EXPECT_EQ(s.current_token_id, a->r->value().token_id);
+  EXPECT_EQ(s.current_expires_at, a->r->value().expires_at);
+  EXPECT_EQ(s.active, 1);
+  EXPECT_EQ(s.mints, 1u);
+  EXPECT_TRUE(s.next_rotation);
+  EXPECT_FALSE(s.mint_in_flight);
+  EXPECT_TRUE(s.last_reconcile);
+}
+
+TEST_F(PatManagerTest, DisabledAndStopped) {
+  auto p = policy();
+  p.enabled = false;
+  boot(p);
+  auto g = get_now();
+  ASSERT_FALSE(g->r->ok());
+  EXPECT_EQ(g->r->error().code, ErrorCode::bad_request);
+  p.enabled = true;
+  mgr_->reconfigure(p);
+  api_.hold_creates = true;
+  auto w = get_now();
+  mgr_->stop();
+  rt_.run_ready();
+  ASSERT_TRUE(w->r);
+  EXPECT_FALSE(w->r->ok());
+}
+
+}  // namespace
+}  // namespace dbx

@@ -23,11 +23,35 @@ Broker::Broker(Runtime& runtime, Transport& transport, Config config)
     }
     credentials_.emplace(name, std::move(state));
   }
+  for (const auto& [name, ws] : config_.workspaces) {
+    if (!ws.pat.enabled) continue;
+    WorkspaceState state;
+    state.ledger = std::make_unique<PatLedger>(config_.state_dir, name);
+    // Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
+    constexpr Seconds kDatabricksCallValidity{60};
+    state.api = std::make_unique<DatabricksTokenApi>(
+        transport_, host_of(ws), [this, ws](std::function<void(Result<HttpHeaders>)> done) {
+          headers(ws, kDatabricksCallValidity,
+                  [done = std::move(done)](Result<WorkspaceHeaders> h) {
+                    if (!h) return done(h.error());
+                    done(std::move(h->headers));
+                  });
+        });
+    state.pats = std::make_unique<PatManager>(runtime_, *state.api, *state.ledger, ws.pat,
+                                              config_.instance, name);
+    workspaces_.emplace(name, std::move(state));
+  }
 }
 
-Broker::~Broker() = default;
+Broker::~Broker() {
+  for (auto& [name, state] : workspaces_) state.pats->stop();
+}
 
 void Broker::start() {
+  for (auto& [name, state] : workspaces_) {
+    if (auto s = state.ledger->load(); !s) spdlog::error("{}", s.error().message);
+    state.pats->start();
+  }
   Error ignored;
   for (const auto& [name, ws] : config_.workspaces) {
     if (auto* c = cache_for(ws.credential, config_.endpoints.databricks_resource, ignored))
@@ -113,6 +137,22 @@ void Broker::headers(const WorkspaceConfig& ws, Seconds min_valid,
                       done(std::move(h));
                     });
       });
+}
+
+void Broker::pat(const WorkspaceConfig& ws, Seconds min_valid,
+                 std::function<void(Result<ServedPat>)> done) {
+  auto it = workspaces_.find(ws.name);
+  if (it == workspaces_.end())
+    return done(make_error(ErrorCode::bad_request,
+                           "PATs are turned off for workspace " + ws.name +
+                               " (\"pat\": false); use `dbxcred aad` or `dbxcred headers`"));
+  it->second.pats->get(min_valid, std::move(done));
+}
+
+std::optional<PatStatus> Broker::pat_status(const std::string& workspace) const {
+  auto it = workspaces_.find(workspace);
+  if (it == workspaces_.end()) return std::nullopt;
+  return it->second.pats->status();
 }
 
 void Broker::for_each_cache(

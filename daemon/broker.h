@@ -13,6 +13,9 @@
 #include "common/config.h"
 #include "daemon/cache/token_cache.h"
 #include "daemon/credentials/credential_source.h"
+#include "daemon/databricks/databricks_token_api.h"
+#include "daemon/pat/pat_ledger.h"
+#include "daemon/pat/pat_manager.h"
 #include "daemon/runtime.h"
 #include "daemon/upstream/transport.h"
 
@@ -42,6 +45,11 @@ class Broker : public std::enable_shared_from_this<Broker> {
   void aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback done);
   void headers(const WorkspaceConfig& ws, Seconds min_valid,
                std::function<void(Result<WorkspaceHeaders>)> done);
+  // A PAT of the workspace (bad_request when the workspace has "pat": false).
+  void pat(const WorkspaceConfig& ws, Seconds min_valid,
+           std::function<void(Result<ServedPat>)> done);
+  // The PAT manager's status, or nullopt when PATs are off for the workspace.
+  std::optional<PatStatus> pat_status(const std::string& workspace) const;
   // A token of `credential` for `resource` (the managed-identity endpoint).
   void token(const std::string& credential, const std::string& resource, Seconds min_valid,
              TokenCallback done);
@@ -56,12 +64,18 @@ class Broker : public std::enable_shared_from_this<Broker> {
     std::optional<Error> setup_error;  // e.g. an unsupported type: every request gets this
     std::map<std::string, std::unique_ptr<TokenCache>> caches;  // by normalized resource
   };
+  struct WorkspaceState {
+    std::unique_ptr<PatLedger> ledger;
+    std::unique_ptr<DatabricksTokenApi> api;
+    std::unique_ptr<PatManager> pats;
+  };
   TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error);
 
   Runtime& runtime_;
   Transport& transport_;
   Config config_;
   std::map<std::string, CredentialState> credentials_;
+  std::map<std::string, WorkspaceState> workspaces_;
 };
 
 }  // namespace dbx

@@ -28,6 +28,24 @@ std::string label(std::string_view v) {
   return out;
 }
 
+json::object pat_json(const std::optional<PatStatus>& p) {
+  if (!p) return json::object{{"enabled", false}};
+  return json::object{
+      {"enabled", true},
+      {"ledger_ok", p->ledger_ok},
+      {"current_token_id", p->current_token_id ? json::value(*p->current_token_id) : nullptr},
+      {"expires_at", time_or_null(p->current_expires_at)},
+      {"active", p->active},
+      {"max_active", p->max_active},
+      {"next_rotation", time_or_null(p->next_rotation)},
+      {"last_error", p->last_error ? json::value(*p->last_error) : nullptr},
+      {"mint_in_flight", p->mint_in_flight},
+      {"last_reconcile", time_or_null(p->last_reconcile)},
+      {"mints", p->mints},
+      {"mint_failures", p->mint_failures},
+      {"deletions", p->deletions}};
+}
+
 }  // namespace
 
 std::string Router::status_json(const Broker& broker) const {
@@ -62,7 +80,7 @@ std::string Router::status_json(const Broker& broker) const {
     workspaces.push_back(json::object{{"name", name},
                                       {"host", broker.host_of(ws)},
                                       {"credential", ws.credential},
-                                      {"pat", json::object{{"enabled", ws.pat.enabled}}}});
+                                      {"pat", pat_json(broker.pat_status(name))}});
   }
   json::object root{
       {"version", DBXCRED_VERSION},
@@ -112,6 +130,37 @@ std::string Router::metrics_text(const Broker& broker) const {
       out += std::string(f.name) + "{credential=\"" + label(name) + "\",resource=\"" +
              label(s.resource) + "\"} " + value + "\n";
     });
+  }
+  const struct {
+    const char* name;
+    const char* type;
+    const char* help;
+  } pat_families[] = {
+      {"dbxcred_pat_active", "gauge", "Our unexpired PATs in the workspace."},
+      {"dbxcred_pat_expiry_seconds", "gauge", "Seconds until the served PAT expires."},
+      {"dbxcred_pat_mints_total", "counter", "PATs minted."},
+      {"dbxcred_pat_mint_failures_total", "counter", "PAT mints that failed (quota included)."},
+      {"dbxcred_pat_deletions_total", "counter", "PATs deleted from the workspace."},
+  };
+  for (const auto& f : pat_families) {
+    out +=
+        std::string("# HELP ") + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
+    for (const auto& [name, ws] : broker.config().workspaces) {
+      auto p = broker.pat_status(name);
+      if (!p) continue;
+      const std::string_view n = f.name;
+      std::string value;
+      if (n == "dbxcred_pat_active") value = std::to_string(p->active);
+      if (n == "dbxcred_pat_mints_total") value = std::to_string(p->mints);
+      if (n == "dbxcred_pat_mint_failures_total") value = std::to_string(p->mint_failures);
+      if (n == "dbxcred_pat_deletions_total") value = std::to_string(p->deletions);
+      if (n == "dbxcred_pat_expiry_seconds") {
+        if (!p->current_expires_at) continue;
+        value = std::to_string(
+            std::chrono::duration_cast<Seconds>(*p->current_expires_at - now).count());
+      }
+      out += std::string(f.name) + "{workspace=\"" + label(name) + "\"} " + value + "\n";
+    }
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <sys/socket.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -20,9 +21,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <map>
 #include <utility>
+#include <vector>
 
 #include "common/duration.h"
 #include "daemon/upstream/url.h"
@@ -91,6 +97,14 @@ struct Connection {
   beast::flat_buffer buffer;
 };
 
+// True if the peer has not closed an idle connection: a non-blocking peek finds no data and no
+// end of stream. (Unsolicited bytes, e.g. a TLS close_notify, also mean "do not reuse".)
+bool still_open(tcp::socket& socket) {
+  char byte;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 // Invokes the callback at most once.
 class Once {
  public:
@@ -119,7 +133,18 @@ struct HttpsTransport::Impl : std::enable_shared_from_this<HttpsTransport::Impl>
   std::optional<Url> proxy;
   std::optional<Error> setup_error;
 
+  // Keep-alive pool: idle connections per "scheme://host:port", most recently used last. The
+  // route (direct or through the proxy) is a function of the host, so the key identifies it.
+  struct Idle {
+    std::unique_ptr<Connection> conn;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, std::vector<Idle>> idle;
+
   void setup();
+  std::unique_ptr<Connection> checkout(const std::string& key);
+  void checkin(const std::string& key, std::unique_ptr<Connection> conn);
+  void drop_expired(std::chrono::steady_clock::time_point now);
   bool use_proxy(const Url& url) const {
     return proxy && url.scheme == "https" && !is_local_or_imds(url.host) &&
            !no_proxy_matches(options.no_proxy, url.host);
@@ -161,7 +186,8 @@ struct Exchange {
 
 using Impl = HttpsTransport::Impl;
 
-Result<http::request<http::string_body>> build_request(const HttpRequest& in, const Url& url) {
+Result<http::request<http::string_body>> build_request(const HttpRequest& in, const Url& url,
+                                                       bool keep_alive) {
   http::verb verb = http::string_to_verb(in.method);
   if (verb == http::verb::unknown) {
     return make_error(ErrorCode::internal, "unsupported HTTP method for " + url.host);
@@ -182,7 +208,7 @@ Result<http::request<http::string_body>> build_request(const HttpRequest& in, co
       verb == http::verb::patch) {
     req.prepare_payload();
   }
-  req.keep_alive(false);
+  req.keep_alive(keep_alive);
   return req;
 }
 
@@ -275,9 +301,15 @@ asio::awaitable<Result<std::monostate>> handshake(Exchange& ex, ssl::context& ct
 }
 
 template <class Stream>
+// `nothing_received` tells the caller whether a failure happened before any answer byte arrived
+// (a reused connection the server had already closed); `reusable` whether the connection may go
+// back to the pool.
 asio::awaitable<Result<HttpResponse>> write_and_read(Exchange& ex, Stream& stream,
                                                      http::request<http::string_body>& req,
-                                                     std::size_t max_body) {
+                                                     std::size_t max_body, bool& nothing_received,
+                                                     bool& reusable) {
+  nothing_received = true;
+  reusable = false;
   const std::string& host = ex.url.host;
   auto [wec, written] = co_await http::async_write(stream, req, use_ec);
   (void)written;
@@ -290,6 +322,7 @@ asio::awaitable<Result<HttpResponse>> write_and_read(Exchange& ex, Stream& strea
   if (req.method() == http::verb::head) parser.skip(true);
   auto [rec, read] = co_await http::async_read(stream, ex.conn->buffer, parser, use_ec);
   (void)read;
+  nothing_received = !parser.got_some();
   if (ex.timed_out) co_return ex.timeout_error();
   if (rec == http::error::body_limit) {
     co_return upstream_error("answer from " + host + " is larger than " + std::to_string(max_body) +
@@ -301,6 +334,8 @@ asio::awaitable<Result<HttpResponse>> write_and_read(Exchange& ex, Stream& strea
   }
   if (rec) co_return upstream_error("no valid answer from " + host + ": " + tls_reason(rec));
 
+  // Bytes past the answer would belong to nothing we asked for: such a connection is not reused.
+  reusable = !parser.get().need_eof() && ex.conn->buffer.size() == 0;
   auto res = parser.release();
   HttpResponse out;
   out.status = static_cast<int>(res.result_int());
@@ -311,32 +346,64 @@ asio::awaitable<Result<HttpResponse>> write_and_read(Exchange& ex, Stream& strea
   co_return out;
 }
 
+// Opens ex.conn: TCP to the host or the proxy, the CONNECT tunnel, and TLS for https.
+asio::awaitable<Result<std::monostate>> open(Impl& impl, Exchange& ex) {
+  ex.conn = std::make_unique<Connection>(impl.io.get_executor());
+  if (impl.use_proxy(ex.url)) {
+    auto c = co_await connect_tcp(ex, *impl.proxy, "proxy ");
+    if (!c) co_return c.error();
+    auto t = co_await open_tunnel(ex, *impl.proxy);
+    if (!t) co_return t.error();
+  } else {
+    auto c = co_await connect_tcp(ex, ex.url, "");
+    if (!c) co_return c.error();
+  }
+  if (ex.url.scheme == "https") co_return co_await handshake(ex, impl.tls_context);
+  co_return std::monostate{};
+}
+
 asio::awaitable<Result<HttpResponse>> run(std::shared_ptr<Impl> impl,
                                           std::shared_ptr<Exchange> ex) {
   if (impl->setup_error) co_return *impl->setup_error;
   auto url = parse_url(ex->request.url);
   if (!url) co_return url.error();
   ex->url = std::move(*url);
-  auto req = build_request(ex->request, ex->url);
+  auto req = build_request(ex->request, ex->url, impl->options.max_idle_per_host > 0);
   if (!req) co_return req.error();
 
   ex->arm_deadline(ex);
-  ex->conn = std::make_unique<Connection>(impl->io.get_executor());
-  if (impl->use_proxy(ex->url)) {
-    auto c = co_await connect_tcp(*ex, *impl->proxy, "proxy ");
-    if (!c) co_return c.error();
-    auto t = co_await open_tunnel(*ex, *impl->proxy);
-    if (!t) co_return t.error();
-  } else {
-    auto c = co_await connect_tcp(*ex, ex->url, "");
-    if (!c) co_return c.error();
+  const std::string key = ex->url.scheme + "://" + ex->url.authority();
+  for (bool first = true;; first = false) {
+    // Only the first attempt may take a pooled connection; a retry always opens a fresh one.
+    ex->conn = first ? impl->checkout(key) : nullptr;
+    const bool reused = ex->conn != nullptr;
+    if (!reused) {
+      auto opened = co_await open(*impl, *ex);
+      if (!opened) co_return opened.error();
+    }
+    bool nothing_received = false;
+    bool reusable = false;
+    // (Not a ?: with a co_await in each branch: GCC 12 miscompiles that.)
+    std::optional<Result<HttpResponse>> r;
+    if (ex->conn->tls) {
+      r.emplace(co_await write_and_read(*ex, *ex->conn->tls, *req, impl->options.max_body,
+                                        nothing_received, reusable));
+    } else {
+      r.emplace(co_await write_and_read(*ex, ex->conn->socket, *req, impl->options.max_body,
+                                        nothing_received, reusable));
+    }
+    if (r->ok()) {
+      if (reusable && req->keep_alive()) impl->checkin(key, std::move(ex->conn));
+      co_return std::move(*r);
+    }
+    // A pooled connection the server closed while we were sending: no answer byte came back, so
+    // the request is sent again once on a new connection (as curl and browsers do).
+    if (reused && nothing_received && !ex->timed_out) {
+      ex->conn->close();
+      continue;
+    }
+    co_return std::move(*r);
   }
-  if (ex->url.scheme == "https") {
-    auto h = co_await handshake(*ex, impl->tls_context);
-    if (!h) co_return h.error();
-    co_return co_await write_and_read(*ex, *ex->conn->tls, *req, impl->options.max_body);
-  }
-  co_return co_await write_and_read(*ex, ex->conn->socket, *req, impl->options.max_body);
 }
 
 asio::awaitable<void> drive(std::shared_ptr<Impl> impl, std::shared_ptr<Exchange> ex) {
@@ -399,8 +466,41 @@ const std::optional<Error>& HttpsTransport::setup_error() const {
   return impl_->setup_error;
 }
 
+void HttpsTransport::Impl::drop_expired(std::chrono::steady_clock::time_point now) {
+  for (auto it = idle.begin(); it != idle.end();) {
+    auto& list = it->second;
+    std::erase_if(list, [&](const Idle& i) { return now - i.since >= options.idle_timeout; });
+    it = list.empty() ? idle.erase(it) : std::next(it);
+  }
+}
+
+std::unique_ptr<Connection> HttpsTransport::Impl::checkout(const std::string& key) {
+  drop_expired(std::chrono::steady_clock::now());
+  auto it = idle.find(key);
+  while (it != idle.end() && !it->second.empty()) {
+    auto conn = std::move(it->second.back().conn);
+    it->second.pop_back();
+    if (it->second.empty()) idle.erase(it);
+    if (still_open(conn->lowest())) return conn;
+    conn->close();
+    it = idle.find(key);
+  }
+  return nullptr;
+}
+
+void HttpsTransport::Impl::checkin(const std::string& key, std::unique_ptr<Connection> conn) {
+  const auto now = std::chrono::steady_clock::now();
+  drop_expired(now);
+  auto& list = idle[key];
+  list.push_back({std::move(conn), now});
+  // Over the cap: the least recently used goes (destroying it closes the socket).
+  if (list.size() > options.max_idle_per_host) list.erase(list.begin());
+}
+
 std::size_t HttpsTransport::idle_connections() const {
-  return 0;
+  std::size_t n = 0;
+  for (const auto& [key, list] : impl_->idle) n += list.size();
+  return n;
 }
 
 void HttpsTransport::send(HttpRequest request, HttpCallback done) {

@@ -63,7 +63,13 @@ class TestServer {
   std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
 
   Answer answer;
+  // Keep-alive misbehaviour: answer, promise keep-alive, then close at once (an idle timeout)...
+  bool close_after_answer = false;
+  // ...or read a second request on a connection and close without answering (the race where the
+  // server closes an idle connection just as the client reuses it).
+  bool drop_second_request = false;
   std::vector<Seen> seen;
+  std::vector<bool> keep_alive_requested;
   std::vector<std::string> sni;  // per TLS connection; "" when the client sent none
   int connections = 0;
 
@@ -97,7 +103,7 @@ class TestServer {
   template <class Stream>
   asio::awaitable<void> exchange(Stream& stream) {
     beast::flat_buffer buffer;
-    for (;;) {
+    for (int n_on_connection = 1;; ++n_on_connection) {
       http::request<http::string_body> req;
       auto [rec, n] = co_await http::async_read(stream, buffer, req, use_ec);
       if (rec) co_return;
@@ -106,13 +112,15 @@ class TestServer {
                       field(http::field::host), field(http::field::user_agent),
                       field(http::field::authorization), field(http::field::content_type),
                       field(http::field::content_length), req.body()});
+      keep_alive_requested.push_back(req.keep_alive());
+      if (drop_second_request && n_on_connection == 2) co_return;
       http::response<http::string_body> res{static_cast<http::status>(answer.status), 11};
       res.set(http::field::content_type, answer.content_type);
       res.body() = answer.body;
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       auto [wec, m] = co_await http::async_write(stream, res, use_ec);
-      if (wec || !req.keep_alive()) co_return;
+      if (wec || !req.keep_alive() || close_after_answer) co_return;
     }
   }
 
@@ -428,6 +436,82 @@ TEST_F(HttpsTransportTest, LoopbackBypassesTheProxy) {
   auto r = send(t, get(url("https", "localhost", server.port())));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_TRUE(proxy.heads.empty());
+}
+
+TEST_F(HttpsTransportTest, KeepAliveReusesTheConnection) {
+  TestServer server(io, Mode::tls);
+  HttpsTransport t(io, trusting());
+  for (int i = 0; i < 3; ++i) {
+    auto r = send(t, get(url("https", "localhost", server.port(), "/n")));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(t.idle_connections(), 1u);
+  }
+  EXPECT_EQ(server.connections, 1);
+  EXPECT_EQ(server.sni.size(), 1u);  // one handshake
+  EXPECT_EQ(server.seen.size(), 3u);
+  // Another host:port gets its own connection.
+  TestServer other(io, Mode::plain);
+  ASSERT_TRUE(send(t, get(url("http", "127.0.0.1", other.port()))).ok());
+  EXPECT_EQ(t.idle_connections(), 2u);
+}
+
+TEST_F(HttpsTransportTest, PoolOffSendsConnectionClose) {
+  TestServer server(io, Mode::plain);
+  auto o = trusting();
+  o.max_idle_per_host = 0;
+  HttpsTransport t(io, o);
+  ASSERT_TRUE(send(t, get(url("http", "127.0.0.1", server.port()))).ok());
+  ASSERT_TRUE(send(t, get(url("http", "127.0.0.1", server.port()))).ok());
+  EXPECT_EQ(server.connections, 2);
+  EXPECT_EQ(server.keep_alive_requested, (std::vector<bool>{false, false}));
+  EXPECT_EQ(t.idle_connections(), 0u);
+}
+
+TEST_F(HttpsTransportTest, IdleTimeoutRetiresConnections) {
+  TestServer server(io, Mode::tls);
+  auto o = trusting();
+  o.idle_timeout = Millis(0);  // every idle connection is already too old when reused
+  HttpsTransport t(io, o);
+  ASSERT_TRUE(send(t, get(url("https", "localhost", server.port()))).ok());
+  ASSERT_TRUE(send(t, get(url("https", "localhost", server.port()))).ok());
+  EXPECT_EQ(server.connections, 2);
+}
+
+TEST_F(HttpsTransportTest, ClosedIdleConnectionIsNotReused) {
+  TestServer server(io, Mode::tls);
+  server.close_after_answer = true;
+  HttpsTransport t(io, trusting());
+  ASSERT_TRUE(send(t, get(url("https", "localhost", server.port()))).ok());
+  auto r = send(t, get(url("https", "localhost", server.port())));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(server.connections, 2);
+  EXPECT_EQ(server.seen.size(), 2u);  // the peek caught it: no request was lost on the dead one
+}
+
+TEST_F(HttpsTransportTest, RequestLostOnReusedConnectionIsRetriedOnce) {
+  TestServer server(io, Mode::tls);
+  server.drop_second_request = true;
+  HttpsTransport t(io, trusting());
+  ASSERT_TRUE(send(t, get(url("https", "localhost", server.port()))).ok());
+  auto r = send(t, get(url("https", "localhost", server.port(), "/again")));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(server.connections, 2);
+  ASSERT_EQ(server.seen.size(), 3u);  // first, dropped, retried
+  EXPECT_EQ(server.seen[1].target, "/again");
+  EXPECT_EQ(server.seen[2].target, "/again");
+}
+
+TEST_F(HttpsTransportTest, ProxiedConnectionsAreReusedToo) {
+  TestServer server(io, Mode::tls);
+  TestProxy proxy(io, server.port());
+  auto o = trusting();
+  o.https_proxy = proxy.url();
+  HttpsTransport t(io, o);
+  ASSERT_TRUE(send(t, get("https://login.example.test/a")).ok());
+  ASSERT_TRUE(send(t, get("https://login.example.test/b")).ok());
+  EXPECT_EQ(proxy.heads.size(), 1u);
+  EXPECT_EQ(server.seen.size(), 2u);
 }
 
 TEST(HttpsTransportOptions, FromEnvironment) {

@@ -173,6 +173,9 @@ struct Exchange {
       self->timed_out = true;
       self->resolver.cancel();
       if (self->conn) self->conn->close();
+      // Answer now rather than when the coroutine unwinds: a cancelled getaddrinfo() still runs
+      // to its end on Asio's resolver thread, and the deadline is a promise to the caller.
+      self->done(self->timeout_error());
     });
   }
   Error timeout_error() const {

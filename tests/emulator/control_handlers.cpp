@@ -94,6 +94,15 @@ HttpResponse Emulator::handle_control(const HttpRequest& req, TimePoint now) {
 
   if (what == "health") return json_reply(200, boost::json::object{{"status", "ok"}});
 
+  if (what == "reset") {
+    // Back to a freshly started emulator (the TLS material and port stay).
+    if (req.method != "POST") return method_not_allowed(req);
+    state_ = State{};
+    faults_.clear();
+    counters_.reset();
+    return json_reply(200, boost::json::object{});
+  }
+
   if (what == "principals") {
     if (req.method == "GET") {
       boost::json::array a;

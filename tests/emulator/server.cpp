@@ -137,6 +137,14 @@ int run_server(const ServerOptions& options, Emulator& emulator,
   tls.use_certificate_chain(net::buffer(options.tls.server_cert_pem));
   tls.use_private_key(net::buffer(options.tls.server_key_pem), net::ssl::context::pem);
 
+  // Before announcing readiness: a SIGTERM right after "ready" must still exit cleanly.
+  net::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", sig);
+    ioc.stop();
+  });
+
   tcp::acceptor acceptor(ioc);
   tcp::endpoint endpoint(net::ip::make_address_v4("127.0.0.1"), options.port);
   acceptor.open(endpoint.protocol());
@@ -144,13 +152,6 @@ int run_server(const ServerOptions& options, Emulator& emulator,
   acceptor.bind(endpoint);
   acceptor.listen(net::socket_base::max_listen_connections);
   on_listening(acceptor.local_endpoint().port());
-
-  net::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping", sig);
-    ioc.stop();
-  });
 
   net::co_spawn(ioc, accept_loop(acceptor, tls, emulator), net::detached);
   ioc.run();

@@ -64,8 +64,17 @@ net::awaitable<void> serve_connection(Stream stream, Emulator& emulator) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(kBodyLimit);
     tcp_layer.expires_after(kIdleTimeout);
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    co_await http::async_read_header(stream, buffer, parser,
+                                     net::redirect_error(net::use_awaitable, ec));
     if (ec) break;  // end of stream, timeout, garbage: the connection is done
+    if (iequals(parser.get()[http::field::expect], "100-continue")) {
+      // curl sends this for larger bodies (e.g. a certificate_pem) and would wait a second.
+      http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+      co_await http::async_write(stream, go_on, net::redirect_error(net::use_awaitable, ec));
+      if (ec) break;
+    }
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) break;
     const auto& breq = parser.get();
     HttpRequest req = to_plain(breq);
 

@@ -8,6 +8,7 @@ import hashlib
 import http.client
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -76,6 +77,7 @@ class TlsAndCliTest(unittest.TestCase):
 
     def test_restart_reuses_the_ca(self):
         state = tempfile.mkdtemp(prefix="dbxcred-emu-test-")
+        self.addCleanup(shutil.rmtree, state, True)
         with Emulator(state_dir=state) as emu:
             with open(emu.ca_file) as f:
                 first = f.read()
@@ -168,6 +170,7 @@ class CertificateAssertionTest(EmulatorTestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.dir = tempfile.mkdtemp(prefix="dbxcred-emu-cert-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         for name in ("good", "other"):
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
                             "-keyout", os.path.join(cls.dir, name + ".key"),
@@ -456,6 +459,20 @@ class FaultAndCounterTest(EmulatorTestCase):
         self.assertGreaterEqual(time.monotonic() - started, 1.5)
         self.assertEqual(result["r"].status, 200)
         self.assertEqual(len(self.emu.pats()), 1)
+
+    def test_client_gone_during_delay_still_creates(self):
+        headers = self.emu.aad_headers("sp1", "s3cret")
+        self.emu.fault("token_create", delay_ms=800, count=1)
+        conn = self.emu.connection()
+        conn.request("POST", "/api/2.0/token/create", headers=headers,
+                     body=json.dumps({"lifetime_seconds": 60, "comment": "orphan"}))
+        conn.sock.close()  # the client dies mid-call
+        conn.close()
+        deadline = time.monotonic() + 5
+        while not self.emu.pats() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual([p["comment"] for p in self.emu.pats()], ["orphan"])
+        self.assertTrue(self.emu.alive())
 
     def test_bad_fault_spec_is_rejected(self):
         r = self.emu.request("POST", "/_emulator/faults", body={"endpoint": "nope"})

@@ -137,14 +137,15 @@ net::awaitable<void> accept_loop(tcp::acceptor& acceptor, net::ssl::context& tls
 int run_server(const ServerOptions& options, Emulator& emulator,
                const std::function<void(unsigned short)>& on_listening) {
   std::signal(SIGPIPE, SIG_IGN);
-  net::io_context ioc(1);
-
+  // The TLS context outlives the io_context: connection frames still pending when run()
+  // returns are destroyed with the io_context and hold SSL objects made from it.
   net::ssl::context tls(net::ssl::context::tls_server);
   tls.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
                   net::ssl::context::no_tlsv1_1);
   tls.use_certificate_chain(net::buffer(options.tls.server_cert_pem));
   tls.use_private_key(net::buffer(options.tls.server_key_pem), net::ssl::context::pem);
+  net::io_context ioc(1);
 
   // Before announcing readiness: a SIGTERM right after "ready" must still exit cleanly.
   net::signal_set signals(ioc, SIGINT, SIGTERM);

@@ -1,10 +1,12 @@
 // dbxcredd: the daemon's entry point — command line, configuration, signals, systemd, the loop.
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -90,6 +92,16 @@ int main(int argc, char** argv) {
   auto transport_options = dbx::HttpsTransport::Options::from_environment();
   transport_options.ca_file = config->tls_ca_file;
   dbx::HttpsTransport transport(io, transport_options);
+  if (transport.setup_error()) {
+    std::fprintf(stderr, "dbxcredd: %s\n", transport.setup_error()->message.c_str());
+    return 1;
+  }
+  // The state directory holds the PAT ledgers and the loopback secrets: ours alone.
+  if (::mkdir(config->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "dbxcredd: cannot create state_dir %s: %s\n", config->state_dir.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
 
   const std::string config_path = opt.config;
   auto broker = std::make_shared<dbx::Broker>(runtime, transport, *config);

@@ -70,9 +70,13 @@ struct UnixServer::Impl : std::enable_shared_from_this<Impl> {
     slot->sync = false;
     if (slot->response) co_return std::move(*slot->response);
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ApiResponse)>(
-        [slot](auto handler) {
+        [slot, this](auto handler) {
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          slot->later = [h](ApiResponse r) { (*h)(std::move(r)); };
+          // Resume the session from the loop, never from inside the engine's callback: resuming
+          // a coroutine in the middle of another handler corrupts Asio's coroutine stack.
+          slot->later = [h, this](ApiResponse r) {
+            asio::post(io, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          };
         },
         asio::use_awaitable);
   }

@@ -400,8 +400,11 @@ asio::awaitable<Result<HttpResponse>> run(std::shared_ptr<Impl> impl,
       co_return std::move(*r);
     }
     // A pooled connection the server closed while we were sending: no answer byte came back, so
-    // the request is sent again once on a new connection (as curl and browsers do).
-    if (reused && nothing_received && !ex->timed_out) {
+    // the request is sent again once on a new connection (as curl and browsers do) — unless it is
+    // a Databricks POST (token/create): minting twice would cost quota, so that one fails instead
+    // and the PAT manager's reconcile sorts out whether it happened.
+    const bool idempotent = ex->request.method == "GET" || ex->request.upstream != "databricks";
+    if (reused && nothing_received && !ex->timed_out && idempotent) {
       ex->conn->close();
       continue;
     }

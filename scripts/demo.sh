@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 scripts/install-deps.sh
-BUILD_DIR=${BUILD_DIR:-build} scripts/build.sh >/dev/null
+echo "building (first time: a few minutes)…"
+BUILD_DIR=${BUILD_DIR:-build} scripts/build.sh >/tmp/dbxcred-demo-build.log 2>&1 ||
+  { tail -n 40 /tmp/dbxcred-demo-build.log; exit 1; }
 bin=$root/${BUILD_DIR:-build}
 
 work=$(mktemp -d /tmp/dbxcred-demo.XXXXXX)

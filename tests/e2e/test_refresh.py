@@ -97,9 +97,14 @@ class RefreshTest(E2ETestCase):
         c = self.emu.counters()
         failed_refreshes = c["aad"] - calls_before
         self.assertGreaterEqual(failed_refreshes, 1, "the refresh should have run in the window")
-        # The CLI too, and the status shows the last error.
+        # The CLI too, and the status shows the last error and the next attempt.
         r = d.cli("aad", "--min-valid", "30s")
         self.assertEqual(r.returncode, 0, r.stderr)
+        status, body = d.get("/v1/status")
+        token = body["credentials"][0]["tokens"][0]
+        self.assertIn("503", token["last_error"] or "")
+        self.assertGreaterEqual(token["consecutive_failures"], 1)
+        self.assertIsNotNone(token["next_refresh"])
         self.emu.clear_faults()
         window = time.time() - window_start
         # Recovery: a fresh token once Entra answers again (on the backoff schedule).

@@ -38,7 +38,7 @@ Broker::Broker(Runtime& runtime, Transport& transport, Config config)
                   });
         });
     state.pats = std::make_unique<PatManager>(runtime_, *state.api, *state.ledger, ws.pat,
-                                              config_.instance, name);
+                                              config_.instance, name, config_.request_deadline);
     workspaces_.emplace(name, std::move(state));
   }
 }

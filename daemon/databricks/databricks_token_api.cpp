@@ -123,6 +123,14 @@ void DatabricksTokenApi::call(std::string method, std::string path, std::string 
   });
 }
 
+void DatabricksTokenApi::authenticate(std::function<void(Status)> done) {
+  auth_([weak = std::weak_ptr<int>(alive_), done = std::move(done)](Result<HttpHeaders> h) {
+    if (weak.expired()) return;
+    if (!h) return done(h.error());
+    done(ok_status());
+  });
+}
+
 void DatabricksTokenApi::create(Seconds lifetime, const std::string& comment,
                                 std::function<void(Result<MintedPat>)> done) {
   json::object body;

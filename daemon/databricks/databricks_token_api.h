@@ -24,6 +24,7 @@ class DatabricksTokenApi : public TokenApi {
   // `host`: https://adb-….azuredatabricks.net (a trailing slash is ignored).
   DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth);
 
+  void authenticate(std::function<void(Status)> done) override;
   void create(Seconds lifetime, const std::string& comment,
               std::function<void(Result<MintedPat>)> done) override;
   void list(std::function<void(Result<std::vector<PatInfo>>)> done) override;

@@ -27,6 +27,10 @@ struct MintedPat {
 class TokenApi {
  public:
   virtual ~TokenApi() = default;
+  // Makes sure the next call can authenticate (e.g. the workspace's AAD token is at hand), without
+  // calling Databricks. The PAT manager asks before it writes a mint intent: a create that could
+  // not even be sent must leave no intent behind. `done` may run inline.
+  virtual void authenticate(std::function<void(Status)> done) { done(ok_status()); }
   virtual void create(Seconds lifetime, const std::string& comment,
                       std::function<void(Result<MintedPat>)> done) = 0;
   // All valid tokens of the calling principal (an absent token_infos means none).

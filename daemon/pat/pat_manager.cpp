@@ -52,17 +52,19 @@ auto PatManager::guarded(F f) {
 }
 
 PatManager::PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPolicy policy,
-                       std::string instance, std::string workspace)
+                       std::string instance, std::string workspace, Seconds deadline)
     : rt_(runtime),
       api_(api),
       ledger_(ledger),
       policy_(policy),
       instance_(std::move(instance)),
-      workspace_(std::move(workspace)) {}
+      workspace_(std::move(workspace)),
+      deadline_(deadline) {}
 
 PatManager::~PatManager() {
   for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_})
     if (*t) (*t)->cancel();
+  for (auto& w : waiters_) w.deadline->cancel();
 }
 
 void PatManager::start() {
@@ -83,8 +85,8 @@ void PatManager::stop() {
   auto waiters = std::move(waiters_);
   waiters_.clear();
   for (auto& w : waiters)
-    answer(std::move(w.done),
-           make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
+    answer_waiter(w,
+                  make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
 }
 
 void PatManager::reconfigure(PatPolicy policy) {
@@ -102,6 +104,29 @@ void PatManager::serve(Callback done) const {
   answer(std::move(done), ServedPat{current_->value, current_->token_id, current_->expires});
 }
 
+void PatManager::answer_waiter(Waiter& w, Result<ServedPat> r) const {
+  w.deadline->cancel();
+  answer(std::move(w.done), std::move(r));
+}
+
+void PatManager::serve_waiter(Waiter& w) const {
+  w.deadline->cancel();
+  serve(std::move(w.done));
+}
+
+void PatManager::expire_waiter(std::uint64_t id) {
+  auto it =
+      std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
+  if (it == waiters_.end()) return;
+  Waiter w = std::move(*it);
+  waiters_.erase(it);
+  std::string msg = "timed out after " + format_duration(deadline_) +
+                    " waiting for Databricks to mint a PAT for workspace '" + workspace_ + "'";
+  if (last_error_) msg += " (last error: " + last_error_->message + ")";
+  msg += "; dbxcred keeps trying in the background: retry shortly";
+  answer_waiter(w, make_error(ErrorCode::upstream_unavailable, std::move(msg)));
+}
+
 Error PatManager::disabled_error() const {
   return make_error(ErrorCode::bad_request,
                     "PATs are turned off for workspace '" + workspace_ +
@@ -117,7 +142,10 @@ void PatManager::get(Seconds min_valid, Callback done) {
     return answer(std::move(done), l.error());
   const TimePoint now = rt_.now();
   if (current_ && pat::satisfies(now, current_->expires, min_valid)) return serve(std::move(done));
-  waiters_.push_back(Waiter{min_valid, std::move(done), mint_seq_});
+  const std::uint64_t id = next_waiter_id_++;
+  auto timer = rt_.after(std::chrono::duration_cast<Millis>(deadline_),
+                         guarded([this, id] { expire_waiter(id); }));
+  waiters_.push_back(Waiter{min_valid, std::move(done), mint_seq_, id, std::move(timer)});
   if (!minting_) begin_mint();
 }
 
@@ -160,7 +188,7 @@ void PatManager::begin_mint() {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (auto l = pat::lifetime_to_request(policy_, it->min_valid); !l) {
       // Valid when it arrived, but the policy has since been reloaded.
-      answer(std::move(it->done), l.error());
+      answer_waiter(*it, l.error());
       it = waiters_.erase(it);
     } else {
       largest = std::max(largest, it->min_valid);
@@ -199,6 +227,17 @@ void PatManager::make_room_then_create(std::uint64_t seq, Seconds lifetime,
 
 void PatManager::create(std::uint64_t seq, Seconds lifetime) {
   if (stopped_) return mint_failed(make_error(ErrorCode::upstream_unavailable, "shutting down"));
+  // Authenticate first: when the AAD token cannot be had, token/create is never sent, and an
+  // intent written for it would count against max_active until a reconcile — which needs the
+  // same AAD token — forgets it.
+  api_.authenticate(guarded([this, seq, lifetime](Status s) {
+    if (stopped_) return mint_failed(make_error(ErrorCode::upstream_unavailable, "shutting down"));
+    if (!s) return mint_failed(s.error());
+    create_authenticated(seq, lifetime);
+  }));
+}
+
+void PatManager::create_authenticated(std::uint64_t seq, Seconds lifetime) {
   const TimePoint now = rt_.now();
   // The invariant, checked right before token/create whatever happened while deletes ran.
   if (pat::active_count(now, ledger_.records()) + 1 > policy_.max_active) {
@@ -275,11 +314,11 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
   waiters_.clear();
   for (auto& w : waiters) {
     if (pat::satisfies(now, current_->expires, w.min_valid)) {
-      serve(std::move(w.done));
+      serve_waiter(w);
     } else if (w.joined < seq) {
       // This mint was sized for it and still falls short: Databricks shortened the lifetime.
-      answer(std::move(w.done),
-             make_error(ErrorCode::upstream_unavailable,
+      answer_waiter(
+          w, make_error(ErrorCode::upstream_unavailable,
                         "Databricks issued a PAT for workspace '" + workspace_ + "' valid for " +
                             format_duration(std::chrono::duration_cast<Seconds>(expires - now)) +
                             ", less than the " + format_duration(w.min_valid) +
@@ -302,9 +341,9 @@ void PatManager::mint_failed(Error e) {
   const TimePoint now = rt_.now();
   for (auto& w : waiters) {
     if (current_ && pat::satisfies(now, current_->expires, w.min_valid))
-      serve(std::move(w.done));  // the current PAT still does for this caller
+      serve_waiter(w);  // the current PAT still does for this caller
     else
-      answer(std::move(w.done), e);
+      answer_waiter(w, e);
   }
   // A background rotation retries later, unless the upstream asked for longer.
   Seconds backoff = pat::kRetryAfterFailure;

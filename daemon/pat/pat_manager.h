@@ -5,7 +5,8 @@
 //
 // Crash safety, in order of a mint:
 //   1. (room) delete our oldest superseded PATs if the mint would exceed max_active
-//   2. ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
+//   2. the token API can authenticate (AAD token at hand); fails: no intent, no mint
+//      ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
 //   3. token/create with comment dbxcred:<instance>:<workspace>:<nonce>
 //   4. ledger.record_minted(nonce, id)      — only then is the value handed to anyone
 // start() and every kReconcileInterval: token/list; a token of ours whose nonce the ledger lacks,
@@ -57,8 +58,10 @@ class PatManager {
  public:
   using Callback = std::function<void(Result<ServedPat>)>;
 
+  // A client that must wait for a mint gives up after `deadline` (config request_deadline) with
+  // upstream_unavailable; the mint goes on in the background and serves whoever asks next.
   PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPolicy policy,
-             std::string instance, std::string workspace);
+             std::string instance, std::string workspace, Seconds deadline = Seconds(15));
   ~PatManager();
   PatManager(const PatManager&) = delete;
   PatManager& operator=(const PatManager&) = delete;
@@ -69,7 +72,8 @@ class PatManager {
   void start();
 
   // A PAT valid for at least max(min_valid, 40 s). Single-flight: callers arriving while a mint is
-  // in flight wait for it. `done` is always called later on the loop, never inline.
+  // in flight wait for it, at most `deadline`. `done` is always called later on the loop, never
+  // inline.
   void get(Seconds min_valid, Callback done);
 
   PatStatus status() const;
@@ -92,6 +96,8 @@ class PatManager {
     Seconds min_valid;
     Callback done;
     std::uint64_t joined;  // mint_seq_ when it started waiting
+    std::uint64_t id;
+    std::shared_ptr<Timer> deadline;  // gives up on the mint; cancel when answered
   };
 
   template <class F>
@@ -100,11 +106,15 @@ class PatManager {
   void begin_mint();
   void make_room_then_create(std::uint64_t seq, Seconds lifetime, std::vector<std::string> nonces);
   void create(std::uint64_t seq, Seconds lifetime);
+  void create_authenticated(std::uint64_t seq, Seconds lifetime);
   void on_created(std::uint64_t seq, const std::string& nonce, Seconds lifetime,
                   Result<MintedPat> r);
   void mint_failed(Error e);
   void serve(Callback done) const;
   void answer(Callback done, Result<ServedPat> r) const;
+  void answer_waiter(Waiter& w, Result<ServedPat> r) const;
+  void serve_waiter(Waiter& w) const;
+  void expire_waiter(std::uint64_t id);
 
   void reconcile();
   void on_listed(Result<std::vector<PatInfo>> r);
@@ -126,11 +136,13 @@ class PatManager {
   PatPolicy policy_;
   std::string instance_;
   std::string workspace_;
+  Seconds deadline_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks outliving us do nothing
 
   bool stopped_ = false;
   std::optional<Current> current_;  // the PAT served; its value exists only here
   std::vector<Waiter> waiters_;
+  std::uint64_t next_waiter_id_ = 1;
   bool minting_ = false;  // from the room-making deletes to the create answer
   std::uint64_t mint_seq_ = 0;
   std::optional<std::string> inflight_nonce_;   // intent recorded, create not answered

@@ -40,9 +40,11 @@ class FakeTokenApi : public TokenApi {
   bool hold_removes = false;
   bool hold_lists = false;
   std::optional<Error> fail_next_create;  // answered instead of creating (no server effect)
+  std::optional<Error> fail_auth;         // authenticate() fails (AAD down) until reset
   std::optional<Error> fail_next_list;
 
   // ---- what was called ----
+  int auth_calls = 0;
   int create_calls = 0;
   int list_calls = 0;
   std::vector<std::string> removed;  // every token/delete asked for, in order
@@ -50,6 +52,12 @@ class FakeTokenApi : public TokenApi {
   std::deque<HeldCreate> held_creates;
   std::deque<HeldRemove> held_removes;
   std::deque<std::function<void(Result<std::vector<PatInfo>>)>> held_lists;
+
+  void authenticate(std::function<void(Status)> done) override {
+    ++auth_calls;
+    Status s = fail_auth ? Status(*fail_auth) : ok_status();
+    rt_.post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+  }
 
   void create(Seconds lifetime, const std::string& comment,
               std::function<void(Result<MintedPat>)> done) override {

@@ -152,6 +152,67 @@ TEST_F(PatManagerTest, FiftyConcurrentGetsCauseOneCreate) {
   EXPECT_EQ(api_.create_calls, 1);
 }
 
+TEST_F(PatManagerTest, AHangingCreateFailsTheClientAtTheDeadlineAndServesLater) {
+  boot();
+  api_.hold_creates = true;
+  auto first = get_now(300);
+  rt_.advance(Seconds(15) - Millis(1));
+  EXPECT_FALSE(first->r);      // still within the default 15 s deadline
+  auto second = get_now(300);  // joins the same mint, with its own deadline
+  rt_.advance(Millis(1));
+  ASSERT_TRUE(first->r);
+  ASSERT_FALSE(first->ok());
+  EXPECT_EQ(first->r->error().code, ErrorCode::upstream_unavailable);
+  EXPECT_NE(first->r->error().message.find("timed out after"), std::string::npos);
+  EXPECT_FALSE(second->r);
+  EXPECT_TRUE(mgr_->status().mint_in_flight);  // the mint goes on in the background
+  api_.answer_create();
+  rt_.run_ready();
+  ASSERT_TRUE(second->ok());
+  auto third = get_now(300);  // served from the background mint, no second create
+  ASSERT_TRUE(third->ok());
+  EXPECT_EQ(third->r->value().token_id, second->r->value().token_id);
+  EXPECT_EQ(api_.create_calls, 1);
+  rt_.advance(Seconds(60));  // answered waiters' deadlines were cancelled: nothing fires twice
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, DeadlineComesFromTheConfiguration) {
+  ledger_ = std::make_unique<PatLedger>(dir_, "prod");
+  ASSERT_TRUE(ledger_->load());
+  mgr_ = std::make_unique<PatManager>(rt_, api_, *ledger_, policy(), "agent-1", "prod", Seconds(3));
+  mgr_->start();
+  rt_.run_ready();
+  api_.hold_creates = true;
+  auto g = get_now(300);
+  rt_.advance(Seconds(3));
+  ASSERT_TRUE(g->r);
+  EXPECT_EQ(g->r->error().code, ErrorCode::upstream_unavailable);
+}
+
+TEST_F(PatManagerTest, NoAadTokenMeansNoIntentAndNoCreate) {
+  boot(policy(3600, 1200, 86400, 3));
+  Error aad_down = make_error(ErrorCode::upstream_unavailable, "Entra ID: HTTP 503");
+  aad_down.upstream_status = 503;
+  api_.fail_auth = aad_down;
+  // More failed attempts than max_active: none may leave an intent that counts against it.
+  for (int i = 0; i < 5; ++i) {
+    auto g = get_now(300);
+    ASSERT_TRUE(g->r);
+    ASSERT_FALSE(g->ok());
+    EXPECT_EQ(g->r->error().code, ErrorCode::upstream_unavailable);
+    EXPECT_NE(g->r->error().message.find("503"), std::string::npos);
+  }
+  EXPECT_EQ(api_.create_calls, 0);
+  EXPECT_TRUE(ledger_->records().empty());
+  EXPECT_EQ(mgr_->status().active, 0);
+  api_.fail_auth.reset();
+  auto g = get_now(300);  // AAD is back: a mint at once, not quota_exhausted
+  ASSERT_TRUE(g->ok()) << g->r->error().message;
+  EXPECT_EQ(api_.create_calls, 1);
+  expect_consistent();
+}
+
 TEST_F(PatManagerTest, ALargerMinValidArrivingDuringAMintGetsItsOwnMint) {
   boot();
   api_.hold_creates = true;

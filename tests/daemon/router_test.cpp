@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <filesystem>
 
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
@@ -144,6 +145,65 @@ TEST_F(RouterTest, StatusAndMetricsHoldNoSecret) {
   EXPECT_EQ(status.at("credentials").as_array().size(), 1u);
   EXPECT_NE(get("/metrics").body.find("dbxcred_token_fetches_total{credential=\"sp\""),
             std::string::npos);
+}
+
+// The PAT route: the workspace's PAT manager answers, with the host; errors keep their code.
+TEST(RouterPatTest, PatRouteServesTheWorkspacesPat) {
+  char tmpl[] = "/tmp/router_pat_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  Config c = test_config();
+  c.state_dir = tmpl;
+  c.workspaces["closed"].pat.enabled = false;
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+  int creates = 0;
+  transport.set_auto_answer([&](const HttpRequest& r) -> Result<HttpResponse> {
+    HttpResponse res;
+    res.status = 200;
+    if (r.url.find("/api/2.0/token/create") != std::string::npos) {
+      ++creates;
+      const auto now_ms = to_unix_seconds(rt.now()) * 1000;
+      res.body = R"({"token_value":"dapi0123456789abcdef0123456789abcdef","token_info":)"
+                 R"({"token_id":"tid-1","creation_time":)" +
+                 std::to_string(now_ms) + R"(,"expiry_time":)" +
+                 std::to_string(now_ms + 3600 * 1000) + R"(,"comment":"x"}})";
+    } else if (r.url.find("/api/2.0/token/") != std::string::npos) {
+      res.body = "{}";
+    } else {
+      res.body = R"({"access_token":"aad-tok","expires_in":"3599","token_type":"Bearer"})";
+    }
+    return res;
+  });
+  auto broker = std::make_shared<Broker>(rt, transport, c);
+  broker->start();
+  rt.run_ready();
+  Router router(
+      rt, [&] { return broker; }, rt.now());
+  auto get = [&](std::string_view target) {
+    PeerIdentity peer;
+    peer.uid = 4242;
+    std::optional<ApiResponse> out;
+    router.handle(ApiRequest{"GET", target}, peer, [&](ApiResponse r) { out = std::move(r); });
+    rt.run_ready();
+    EXPECT_TRUE(out.has_value()) << target;
+    return out.value_or(ApiResponse{0, "", ""});
+  };
+  auto r = get("/v1/workspaces/open/pat?min_valid=600");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto b = json::parse(r.body);
+  EXPECT_EQ(b.at("token"), "dapi0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(b.at("token_id"), "tid-1");
+  EXPECT_EQ(b.at("host"), "https://adb-1.azuredatabricks.net");
+  EXPECT_EQ(b.at("expires_at").as_int64(), to_unix_seconds(rt.now()) + 3600);
+  EXPECT_EQ(get("/v1/workspaces/open/pat").status, 200);
+  EXPECT_EQ(creates, 1);
+  // Above max_lifetime: 400; PATs off: 400 bad_request naming the way out.
+  EXPECT_EQ(get("/v1/workspaces/open/pat?min_valid=90000").status, 400);
+  auto off = get("/v1/workspaces/closed/pat");
+  EXPECT_EQ(off.status, 400);
+  EXPECT_EQ(json::parse(off.body).at("error").at("code"), "bad_request");
+  broker.reset();
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

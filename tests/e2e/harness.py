@@ -42,6 +42,19 @@ def unix_get(sock_path, path, timeout=30):
         return status, text
 
 
+def poll_until(predicate, timeout, interval=0.1, what="condition"):
+    """Calls predicate() until it returns a truthy value (returned) or `timeout` seconds pass
+    (AssertionError naming `what`). Use instead of fixed sleeps."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
 class Daemon:
     """A dbxcredd process with a generated config. `workspaces` and `credentials` are merged into it."""
 
@@ -116,6 +129,7 @@ class Daemon:
     def kill(self):
         self.proc.kill()
         self.proc.wait()
+        self.stderr.close()  # start() reopens it (append) for a restart
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -23,6 +23,8 @@ class AsioRuntime : public Runtime {
   std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) override;
   void post(std::function<void()> fn) override;
   double random_unit() override;
+  // The loop itself, for the few engine helpers that need Asio objects (the process runner).
+  boost::asio::io_context& io() const { return io_; }
 
  private:
   boost::asio::io_context& io_;

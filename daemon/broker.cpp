@@ -5,16 +5,31 @@
 #include <algorithm>
 
 #include "daemon/cache/refresh_policy.h"
+#include "daemon/credentials/arm_lookup.h"
 #include "daemon/credentials/entra_token.h"
+#include "daemon/credentials/managed_identity_source.h"
 #include "daemon/credentials/source_factory.h"
 
 namespace dbx {
 
+namespace {
+// A failed ARM lookup is answered from memory for this long before the next request tries again,
+// so a broken resource_id does not send every client request to ARM.
+constexpr Seconds kArmRetryAfterFailure{10};
+// Validity the management token used for the ARM call needs: one ARM round trip.
+constexpr Seconds kArmTokenValidity{60};
+}  // namespace
+
 Broker::Broker(Runtime& runtime, Transport& transport, Config config)
-    : runtime_(runtime), transport_(transport), config_(std::move(config)) {
+    : runtime_(runtime),
+      transport_(transport),
+      config_(std::move(config)),
+      processes_(make_process_runner(runtime_)),
+      imds_limit_(std::make_unique<ConcurrencyLimit>(runtime_, kImdsMaxConcurrent)) {
+  const SourceServices services{runtime_, transport_, processes_.get(), imds_limit_.get()};
   for (const auto& [name, cred] : config_.credentials) {
     CredentialState state;
-    auto source = make_credential_source(cred, config_, runtime_, transport_);
+    auto source = make_credential_source(cred, config_, services);
     if (source) {
       state.source = std::move(source.value());
     } else {
@@ -24,13 +39,18 @@ Broker::Broker(Runtime& runtime, Transport& transport, Config config)
     credentials_.emplace(name, std::move(state));
   }
   for (const auto& [name, ws] : config_.workspaces) {
+    if (!ws.host && ws.resource_id) host_lookups_.emplace(name, HostLookup{});
+  }
+  for (const auto& [name, ws] : config_.workspaces) {
     if (!ws.pat.enabled) continue;
     WorkspaceState state;
     state.ledger = std::make_unique<PatLedger>(config_.state_dir, name);
     // Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
     constexpr Seconds kDatabricksCallValidity{60};
+    // The host is asked for after the auth headers, which wait for an ARM lookup.
     state.api = std::make_unique<DatabricksTokenApi>(
-        transport_, host_of(ws), [this, ws](std::function<void(Result<HttpHeaders>)> done) {
+        transport_, std::function<std::string()>([this, ws] { return host_of(ws); }),
+        [this, ws](std::function<void(Result<HttpHeaders>)> done) {
           headers(ws, kDatabricksCallValidity,
                   [done = std::move(done)](Result<WorkspaceHeaders> h) {
                     if (!h) return done(h.error());
@@ -45,12 +65,18 @@ Broker::Broker(Runtime& runtime, Transport& transport, Config config)
 
 Broker::~Broker() {
   for (auto& [name, state] : workspaces_) state.pats->stop();
+  for (auto& [name, lookup] : host_lookups_)
+    for (auto& w : lookup.waiters) w.timer->cancel();
 }
 
 void Broker::start() {
   for (auto& [name, state] : workspaces_) {
     if (auto s = state.ledger->load(); !s) spdlog::error("{}", s.error().message);
     state.pats->start();
+  }
+  for (const auto& [name, lookup] : host_lookups_) {
+    const WorkspaceConfig& ws = config_.workspaces.at(name);
+    with_host(ws, [](Result<std::string>) {});  // eager: the first client need not wait
   }
   Error ignored;
   for (const auto& [name, ws] : config_.workspaces) {
@@ -69,7 +95,78 @@ const WorkspaceConfig* Broker::find_workspace(std::string_view name) const {
 }
 
 std::string Broker::host_of(const WorkspaceConfig& ws) const {
-  return ws.host.value_or("");
+  if (ws.host) return *ws.host;
+  auto it = host_lookups_.find(ws.name);
+  if (it == host_lookups_.end() || !it->second.host) return "";
+  return *it->second.host;
+}
+
+void Broker::with_host(const WorkspaceConfig& ws, std::function<void(Result<std::string>)> done) {
+  if (ws.host) return done(*ws.host);
+  auto it = host_lookups_.find(ws.name);
+  if (it == host_lookups_.end())
+    return done(make_error(ErrorCode::internal,
+                           "workspace " + ws.name + " has neither host nor resource_id"));
+  HostLookup& lookup = it->second;
+  if (lookup.host) return done(*lookup.host);
+  if (!lookup.in_flight && lookup.last_error &&
+      runtime_.now() - lookup.failed_at < kArmRetryAfterFailure)
+    return done(*lookup.last_error);
+  const std::uint64_t id = next_host_waiter_++;
+  std::weak_ptr<Broker> weak = weak_from_this();
+  auto timer = runtime_.after(config_.request_deadline, [weak, name = ws.name, id] {
+    auto self = weak.lock();
+    if (!self) return;
+    auto& waiters = self->host_lookups_.at(name).waiters;
+    auto w = std::find_if(waiters.begin(), waiters.end(), [id](auto& x) { return x.id == id; });
+    if (w == waiters.end()) return;
+    auto d = std::move(w->done);
+    waiters.erase(w);
+    d(make_error(ErrorCode::upstream_unavailable,
+                 "the host of workspace " + name +
+                     " is still being looked up in Azure Resource Manager; try again shortly"));
+  });
+  lookup.waiters.push_back({id, std::move(done), std::move(timer)});
+  if (!lookup.in_flight) start_host_lookup(ws);
+}
+
+void Broker::start_host_lookup(const WorkspaceConfig& ws) {
+  host_lookups_.at(ws.name).in_flight = true;
+  const std::string name = ws.name;
+  const std::string resource_id = *ws.resource_id;
+  token(ws.credential, config_.endpoints.management_resource, kArmTokenValidity,
+        [self = shared_from_this(), name, resource_id](Result<AccessToken> t) {
+          if (!t) {
+            Error e = t.error();
+            e.message = "looking up the host of workspace " + name +
+                        " in Azure Resource Manager needs a management token: " + e.message;
+            return self->host_lookup_done(name, std::move(e));
+          }
+          lookup_workspace_host(self->transport_, self->config_.endpoints.resource_manager,
+                                resource_id, t->value, [self, name](Result<std::string> host) {
+                                  self->host_lookup_done(name, std::move(host));
+                                });
+        });
+}
+
+void Broker::host_lookup_done(const std::string& workspace, Result<std::string> host) {
+  HostLookup& lookup = host_lookups_.at(workspace);
+  lookup.in_flight = false;
+  if (host) {
+    spdlog::info("workspace {}: host {} (from Azure Resource Manager)", workspace, *host);
+    lookup.host = *host;
+    lookup.last_error.reset();
+  } else {
+    spdlog::error("workspace {}: {}", workspace, host.error().message);
+    lookup.last_error = host.error();
+    lookup.failed_at = runtime_.now();
+  }
+  auto waiters = std::move(lookup.waiters);
+  lookup.waiters.clear();
+  for (auto& w : waiters) {
+    w.timer->cancel();
+    w.done(host);
+  }
 }
 
 TokenCache* Broker::cache_for(const std::string& credential, const std::string& resource,
@@ -111,7 +208,16 @@ void Broker::aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback don
 
 void Broker::headers(const WorkspaceConfig& ws, Seconds min_valid,
                      std::function<void(Result<WorkspaceHeaders>)> done) {
-  const std::string host = host_of(ws);
+  if (ws.host) return headers_at(ws, *ws.host, min_valid, std::move(done));
+  with_host(ws, [self = shared_from_this(), ws, min_valid,
+                 done = std::move(done)](Result<std::string> host) mutable {
+    if (!host) return done(host.error());
+    self->headers_at(ws, std::move(*host), min_valid, std::move(done));
+  });
+}
+
+void Broker::headers_at(const WorkspaceConfig& ws, std::string host, Seconds min_valid,
+                        std::function<void(Result<WorkspaceHeaders>)> done) {
   aad(ws, min_valid,
       [self = shared_from_this(), ws, host, min_valid,
        done = std::move(done)](Result<AccessToken> aad) {

@@ -3,16 +3,21 @@
 // headers, PAT). Everything runs on the loop thread.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "common/config.h"
 #include "daemon/cache/token_cache.h"
+#include "daemon/credentials/concurrency_limit.h"
 #include "daemon/credentials/credential_source.h"
+#include "daemon/credentials/process_runner.h"
 #include "daemon/databricks/databricks_token_api.h"
 #include "daemon/pat/pat_ledger.h"
 #include "daemon/pat/pat_manager.h"
@@ -41,6 +46,9 @@ class Broker : public std::enable_shared_from_this<Broker> {
   const WorkspaceConfig* find_workspace(std::string_view name) const;
   // The workspace's https:// host ("" while an ARM lookup has not finished).
   std::string host_of(const WorkspaceConfig& ws) const;
+  // The workspace's host, waiting for its ARM lookup when it has only a resource_id (at most the
+  // request deadline). The lookup runs once; its answer is kept for the broker's lifetime.
+  void with_host(const WorkspaceConfig& ws, std::function<void(Result<std::string>)> done);
 
   void aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback done);
   void headers(const WorkspaceConfig& ws, Seconds min_valid,
@@ -69,12 +77,34 @@ class Broker : public std::enable_shared_from_this<Broker> {
     std::unique_ptr<DatabricksTokenApi> api;
     std::unique_ptr<PatManager> pats;
   };
+  // A workspace configured with resource_id and no host (SPEC.md): its host comes from ARM.
+  struct HostLookup {
+    struct Waiter {
+      std::uint64_t id;
+      std::function<void(Result<std::string>)> done;
+      std::shared_ptr<Timer> timer;
+    };
+    std::optional<std::string> host;
+    bool in_flight = false;
+    std::optional<Error> last_error;  // of the last failed lookup
+    TimePoint failed_at;
+    std::vector<Waiter> waiters;
+  };
   TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error);
+  void start_host_lookup(const WorkspaceConfig& ws);
+  void host_lookup_done(const std::string& workspace, Result<std::string> host);
+  void headers_at(const WorkspaceConfig& ws, std::string host, Seconds min_valid,
+                  std::function<void(Result<WorkspaceHeaders>)> done);
 
   Runtime& runtime_;
   Transport& transport_;
   Config config_;
+  // Shared by the sources, so declared before them (destroyed after them).
+  std::unique_ptr<ProcessRunner> processes_;      // runs az (azure_cli)
+  std::unique_ptr<ConcurrencyLimit> imds_limit_;  // IMDS calls of every managed_identity source
   std::map<std::string, CredentialState> credentials_;
+  std::map<std::string, HostLookup> host_lookups_;  // by workspace name
+  std::uint64_t next_host_waiter_ = 1;
   std::map<std::string, WorkspaceState> workspaces_;
 };
 

@@ -95,8 +95,17 @@ std::optional<json::object> parse_object(const std::string& body, std::string& w
 }  // namespace
 
 DatabricksTokenApi::DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth)
-    : transport_(transport), host_(std::move(host)), auth_(std::move(auth)) {
-  while (!host_.empty() && host_.back() == '/') host_.pop_back();
+    : DatabricksTokenApi(
+          transport, [host = std::move(host)] { return host; }, std::move(auth)) {}
+
+DatabricksTokenApi::DatabricksTokenApi(Transport& transport, std::function<std::string()> host,
+                                       AuthHeaders auth)
+    : transport_(transport), host_(std::move(host)), auth_(std::move(auth)) {}
+
+std::string DatabricksTokenApi::host() const {
+  std::string h = host_();
+  while (!h.empty() && h.back() == '/') h.pop_back();
+  return h;
 }
 
 void DatabricksTokenApi::call(std::string method, std::string path, std::string body,
@@ -108,7 +117,7 @@ void DatabricksTokenApi::call(std::string method, std::string path, std::string 
     if (!headers) return done(headers.error());  // already says which AAD call failed
     HttpRequest req;
     req.method = std::move(method);
-    req.url = host_ + path;
+    req.url = host() + path;
     req.headers = std::move(*headers);
     req.headers.emplace_back("Accept", "application/json");
     if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
@@ -139,21 +148,21 @@ void DatabricksTokenApi::create(Seconds lifetime, const std::string& comment,
   call("POST", "/api/2.0/token/create", json::serialize(body), kCreate,
        [this, done = std::move(done)](Result<HttpResponse> r) {
          if (!r) return done(r.error());
-         if (!is_2xx(r->status)) return done(databricks::error_from_response(host_, kCreate, *r));
+         if (!is_2xx(r->status)) return done(databricks::error_from_response(host(), kCreate, *r));
          std::string why;
          auto o = parse_object(r->body, why);
-         if (!o) return done(databricks::malformed_answer(host_, kCreate, r->status, why));
+         if (!o) return done(databricks::malformed_answer(host(), kCreate, r->status, why));
          // Never quote the body: it holds the token value.
          const auto* value = o->if_contains("token_value");
          if (!value || !value->is_string() || value->as_string().empty())
-           return done(databricks::malformed_answer(host_, kCreate, r->status, "no token_value"));
+           return done(databricks::malformed_answer(host(), kCreate, r->status, "no token_value"));
          const auto* info = o->if_contains("token_info");
          if (!info)
-           return done(databricks::malformed_answer(host_, kCreate, r->status, "no token_info"));
+           return done(databricks::malformed_answer(host(), kCreate, r->status, "no token_info"));
          MintedPat pat;
          pat.value = std::string(value->as_string());
          if (auto problem = parse_info(*info, pat.info))
-           return done(databricks::malformed_answer(host_, kCreate, r->status, *problem));
+           return done(databricks::malformed_answer(host(), kCreate, r->status, *problem));
          done(std::move(pat));
        });
 }
@@ -162,21 +171,21 @@ void DatabricksTokenApi::list(std::function<void(Result<std::vector<PatInfo>>)> 
   call("GET", "/api/2.0/token/list", "", kList,
        [this, done = std::move(done)](Result<HttpResponse> r) {
          if (!r) return done(r.error());
-         if (!is_2xx(r->status)) return done(databricks::error_from_response(host_, kList, *r));
+         if (!is_2xx(r->status)) return done(databricks::error_from_response(host(), kList, *r));
          std::string why;
          auto o = parse_object(r->body, why);
-         if (!o) return done(databricks::malformed_answer(host_, kList, r->status, why));
+         if (!o) return done(databricks::malformed_answer(host(), kList, r->status, why));
          std::vector<PatInfo> out;
          const auto* infos = o->if_contains("token_infos");
          if (!infos || infos->is_null()) return done(std::move(out));  // `{}`: no tokens
          if (!infos->is_array())
-           return done(databricks::malformed_answer(host_, kList, r->status,
+           return done(databricks::malformed_answer(host(), kList, r->status,
                                                     "token_infos is not an array"));
          // All or nothing: a partial list would make reconcile forget tokens that exist.
          for (const auto& v : infos->as_array()) {
            PatInfo info;
            if (auto problem = parse_info(v, info))
-             return done(databricks::malformed_answer(host_, kList, r->status, *problem));
+             return done(databricks::malformed_answer(host(), kList, r->status, *problem));
            out.push_back(std::move(info));
          }
          done(std::move(out));
@@ -192,7 +201,7 @@ void DatabricksTokenApi::remove(const std::string& token_id, std::function<void(
          if (is_2xx(r->status)) return done(ok_status());
          // Unknown id: already deleted (expired, or by someone else) — what we wanted.
          if (databricks::has_error_code(*r, "RESOURCE_DOES_NOT_EXIST")) return done(ok_status());
-         done(databricks::error_from_response(host_, kDelete, *r));
+         done(databricks::error_from_response(host(), kDelete, *r));
        });
 }
 

@@ -23,6 +23,9 @@ class DatabricksTokenApi : public TokenApi {
  public:
   // `host`: https://adb-….azuredatabricks.net (a trailing slash is ignored).
   DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth);
+  // For a workspace whose host is looked up later (ARM): `host` is asked once `auth` has answered,
+  // so an AuthHeaders that waits for the host makes it known by then.
+  DatabricksTokenApi(Transport& transport, std::function<std::string()> host, AuthHeaders auth);
 
   void authenticate(std::function<void(Status)> done) override;
   void create(Seconds lifetime, const std::string& comment,
@@ -35,8 +38,10 @@ class DatabricksTokenApi : public TokenApi {
   void call(std::string method, std::string path, std::string body, std::string what,
             std::function<void(Result<HttpResponse>)> done);
 
+  std::string host() const;
+
   Transport& transport_;
-  std::string host_;
+  std::function<std::string()> host_;
   AuthHeaders auth_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

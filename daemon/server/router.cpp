@@ -156,15 +156,14 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    broker->pat(
-        *ws, *min_valid,
-        [host = broker->host_of(*ws), done = std::move(done)](Result<ServedPat> p) {
-          if (!p) return done(error_response(p.error()));
-          done(json_response(200, json::object{{"token", p->token},
-                                               {"token_id", p->token_id},
-                                               {"expires_at", to_unix_seconds(p->expires_at)},
-                                               {"host", host}}));
-        });
+    broker->pat(*ws, *min_valid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
+      if (!p) return done(error_response(p.error()));
+      // Asked after the PAT: an ARM-looked-up host is known by then.
+      done(json_response(200, json::object{{"token", p->token},
+                                           {"token_id", p->token_id},
+                                           {"expires_at", to_unix_seconds(p->expires_at)},
+                                           {"host", broker->host_of(*ws)}}));
+    });
     return;
   }
   done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +

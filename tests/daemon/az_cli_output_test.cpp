@@ -30,8 +30,8 @@ class ScopedTz {
   std::string old_;
 };
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(DBXCRED_FIXTURES_DIR) + "/azure-cli-2.45/" + name);
+std::string fixture(const std::string& name, const std::string& dir = "azure-cli-2.45") {
+  std::ifstream in(std::string(DBXCRED_FIXTURES_DIR) + "/" + dir + "/" + name);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -78,6 +78,34 @@ TEST(AzCliOutput, EpochExpiresOnWinsWhenPresent) {
                                  from_unix_seconds(1800000000));
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(to_unix_seconds(s->expires_at), 1800003600);
+}
+
+TEST(AzCliOutput, Az254ShapeUsesTheEpochWhateverTheZone) {
+  const std::string out = fixture("get-access-token.json", "azure-cli-2.54");
+  ASSERT_FALSE(out.empty());
+  for (const char* zone : {"UTC", "EST5EDT", "Asia/Kolkata"}) {
+    ScopedTz tz(zone);
+    auto t = parse_az_token_output(out, kBefore);
+    ASSERT_TRUE(t.ok()) << zone << ": " << t.error().message;
+    EXPECT_EQ(to_unix_seconds(t->expires_at), kTrueExpiry) << zone;
+    EXPECT_EQ(t->value, "PLACEHOLDER-ACCESS-TOKEN");
+  }
+}
+
+TEST(AzCliOutput, EdgeShapesFromFixtures) {
+  ScopedTz tz("UTC");
+  for (const char* name : {"expiresOn-NA.json", "expiresOn-null.json", "no-accessToken.json"}) {
+    const std::string out = fixture(name, "azure-cli-edge");
+    ASSERT_FALSE(out.empty()) << name;
+    auto t = parse_az_token_output(out, kBefore);
+    ASSERT_FALSE(t.ok()) << name;
+    EXPECT_EQ(t.error().code, ErrorCode::upstream_unavailable);
+    EXPECT_EQ(t.error().message.find("PLACEHOLDER"), std::string::npos) << name;
+  }
+  // A null expires_on is as good as none: the local expiresOn is used.
+  auto t = parse_az_token_output(fixture("expires_on-null.json", "azure-cli-edge"), kBefore);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(to_unix_seconds(t->expires_at), kTrueExpiry - 1);
 }
 
 TEST(AzCliOutput, DstFallBackTakesTheEarlierReading) {

@@ -3,6 +3,7 @@
 // headers, PAT). Everything runs on the loop thread.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -29,9 +30,16 @@ struct WorkspaceHeaders {
 
 // Held by shared_ptr: callbacks in flight keep the broker of the configuration they started under
 // alive across a reload.
+//
+// Reload (SIGHUP) builds a new Broker from the new Config and the `previous` one: a credential
+// whose CredentialConfig, endpoints and request deadline are unchanged keeps its source and token
+// caches (no new upstream call), and a PAT workspace whose credential was kept and whose host,
+// resource id, management_token, state_dir and instance are unchanged keeps its PatManager (the
+// current PAT stays in service; a changed `pat` policy is applied with reconfigure()). Kept state
+// is shared with the previous broker until the requests that still hold it finish.
 class Broker : public std::enable_shared_from_this<Broker> {
  public:
-  Broker(Runtime& runtime, Transport& transport, Config config);
+  Broker(Runtime& runtime, Transport& transport, Config config, const Broker* previous = nullptr);
   ~Broker();
 
   // Fetches every workspace's tokens in the background; returns at once.
@@ -58,6 +66,10 @@ class Broker : public std::enable_shared_from_this<Broker> {
   void for_each_cache(const std::function<void(const std::string&, const std::string&,
                                                const TokenCache&)>& f) const;
 
+  // What the constructor took over from `previous` (for the reload log line and tests).
+  std::size_t kept_credentials() const { return kept_credentials_; }
+  std::size_t kept_workspaces() const { return kept_workspaces_; }
+
  private:
   struct CredentialState {
     std::unique_ptr<CredentialSource> source;
@@ -65,17 +77,30 @@ class Broker : public std::enable_shared_from_this<Broker> {
     std::map<std::string, std::unique_ptr<TokenCache>> caches;  // by normalized resource
   };
   struct WorkspaceState {
+    // The broker currently in charge (the api's header provider asks it); null once that broker
+    // is gone and no newer one took the workspace over.
+    std::shared_ptr<Broker*> owner;
+    bool started = false;
     std::unique_ptr<PatLedger> ledger;
     std::unique_ptr<DatabricksTokenApi> api;
     std::unique_ptr<PatManager> pats;
   };
-  TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error);
+  std::shared_ptr<CredentialState> reusable_credential(const std::string& name,
+                                                       const Config& next) const;
+  std::shared_ptr<WorkspaceState> reusable_workspace(const WorkspaceConfig& ws,
+                                                     const Config& next) const;
+  std::shared_ptr<WorkspaceState> make_workspace(const WorkspaceConfig& ws);
+  // `created` (optional) is set when the cache did not exist before this call.
+  TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error,
+                        bool* created = nullptr);
 
   Runtime& runtime_;
   Transport& transport_;
   Config config_;
-  std::map<std::string, CredentialState> credentials_;
-  std::map<std::string, WorkspaceState> workspaces_;
+  std::map<std::string, std::shared_ptr<CredentialState>> credentials_;
+  std::map<std::string, std::shared_ptr<WorkspaceState>> workspaces_;
+  std::size_t kept_credentials_ = 0;
+  std::size_t kept_workspaces_ = 0;
 };
 
 }  // namespace dbx

@@ -155,6 +155,17 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     });
     return;
   }
+  if (action == "pat") {
+    const std::string host = broker->host_of(*ws);
+    broker->pat(*ws, *min_valid, [host, done = std::move(done)](Result<ServedPat> p) {
+      if (!p) return done(error_response(p.error()));
+      done(json_response(200, json::object{{"token", p->token},
+                                           {"token_id", p->token_id},
+                                           {"expires_at", to_unix_seconds(p->expires_at)},
+                                           {"host", host}}));
+    });
+    return;
+  }
   done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +
                                                            std::string(action.substr(0, 100)))));
 }

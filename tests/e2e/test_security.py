@@ -186,7 +186,8 @@ class SecretsTest(E2ETestCase):
             management_token=True,
             resource_id="/subscriptions/s/resourceGroups/rg/providers/Microsoft.Databricks/"
                         "workspaces/w",
-            pat={"lifetime": "2m", "rotate_before": "1m55s", "max_active": 3})}
+            # rotate_before is capped at half a PAT's lifetime: rotation 45 s after a mint.
+            pat={"lifetime": "90s", "rotate_before": "80s", "max_active": 3})}
         d = self.start_daemon(creds, ws)
         self.assertEqual(d.config["log"]["level"], "debug")
         tokens, stderrs, others = set(), [], []
@@ -199,11 +200,19 @@ class SecretsTest(E2ETestCase):
 
         first = run("pat", "--min-valid", "30s").strip()
         tokens.add(first)
+        # The background rotation mints the next PAT before the first one runs short.
+        deadline = time.time() + 75
+        while self.emu.counters()["token_create"] < 2 and time.time() < deadline:
+            time.sleep(1)
+        self.assertGreaterEqual(self.emu.counters()["token_create"], 2, d.log())
+        rotated = run("pat", "--min-valid", "30s").strip()
+        self.assertNotEqual(first, rotated)
+        tokens.add(rotated)
         # A client needing more than the current PAT has left makes the daemon mint a new one
-        # (lifetime min_valid + margin) that supersedes it; the old one is deleted later.
-        second = run("pat", "--min-valid", "200s").strip()
-        self.assertNotEqual(first, second)
-        tokens.add(second)
+        # (lifetime min_valid + margin) that supersedes it; the old ones are deleted later.
+        longer = run("pat", "--min-valid", "200s").strip()
+        self.assertNotIn(longer, (first, rotated))
+        tokens.add(longer)
         tokens.add(run("aad").strip())
         for line in run("headers", "--format", "http").splitlines():
             name, _, value = line.partition(": ")
@@ -217,7 +226,7 @@ class SecretsTest(E2ETestCase):
         others.append(run("workspaces"))
         others.append(str(unix_get(d.socket, "/metrics")[1]))
         others.append(str(unix_get(d.socket, "/v1/status")[1]))
-        self.assertGreaterEqual(self.emu.counters()["token_create"], 2)
+        self.assertGreaterEqual(self.emu.counters()["token_create"], 3)
         # The PATs the emulator holds for us carry our comment and no value anywhere but stdout.
         d.stop()
         outputs = stderrs + others + [d.log()]

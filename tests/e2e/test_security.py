@@ -23,16 +23,20 @@ HAVE_TOOLS = all(shutil.which(t) for t in ("useradd", "groupadd", "usermod", "se
 
 
 def ensure_other_user():
-    """Creates the test user and its supplementary group once; returns (uid, gid, group gid)."""
+    """Creates the test user and its supplementary group once; returns (uid, gid, group gid).
+    Tolerates a concurrent test run creating them first (the tools then exit 9)."""
     try:
         grp.getgrnam(OTHER_GROUP)
     except KeyError:
-        subprocess.run(["groupadd", "--system", OTHER_GROUP], check=True)
+        subprocess.run(["groupadd", "--system", "-f", OTHER_GROUP], check=True)
     try:
         pwd.getpwnam(OTHER_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
-                        "--shell", "/usr/sbin/nologin", OTHER_USER], check=True)
+        r = subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
+                            "--shell", "/usr/sbin/nologin", OTHER_USER],
+                           capture_output=True, text=True)
+        if r.returncode not in (0, 9):
+            raise AssertionError("useradd failed: " + r.stderr)
     if OTHER_USER not in grp.getgrnam(OTHER_GROUP).gr_mem:
         subprocess.run(["usermod", "-a", "-G", OTHER_GROUP, OTHER_USER], check=True)
     pw = pwd.getpwnam(OTHER_USER)

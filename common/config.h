@@ -31,6 +31,8 @@ struct Endpoints {
   std::string management_resource;  // e.g. https://management.core.windows.net/
   std::string databricks_resource = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d";
   std::string imds = "http://169.254.169.254";
+  // A reload keeps the tokens and PATs of what compares equal (daemon/broker.cpp).
+  bool operator==(const Endpoints&) const = default;
 };
 
 enum class CredentialType {
@@ -59,6 +61,7 @@ struct CredentialConfig {
   std::optional<std::string> az_tenant_id;     // azure_cli: --tenant
   std::optional<std::string> az_subscription;  // azure_cli: --subscription
   std::string token_file;                      // workload_identity (absolute)
+  bool operator==(const CredentialConfig&) const = default;
 };
 
 struct PatPolicy {
@@ -67,12 +70,14 @@ struct PatPolicy {
   Seconds rotate_before{1200};
   Seconds max_lifetime{86400};
   int max_active = 10;
+  bool operator==(const PatPolicy&) const = default;
 };
 
 struct AllowList {
   std::vector<std::string> users;
   std::vector<std::string> groups;
   std::vector<std::uint32_t> uids;
+  bool operator==(const AllowList&) const = default;
 };
 
 struct WorkspaceConfig {
@@ -83,6 +88,7 @@ struct WorkspaceConfig {
   bool management_token = false;
   PatPolicy pat;
   std::optional<AllowList> allow;  // nullopt: whoever can open the socket
+  bool operator==(const WorkspaceConfig&) const = default;
 };
 
 struct MetadataServiceListen {

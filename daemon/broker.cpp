@@ -20,20 +20,30 @@ constexpr Seconds kArmRetryAfterFailure{10};
 constexpr Seconds kArmTokenValidity{60};
 }  // namespace
 
-Broker::Broker(Runtime& runtime, Transport& transport, Config config)
+Broker::Broker(Runtime& runtime, Transport& transport, Config config, const Broker* previous)
     : runtime_(runtime),
       transport_(transport),
       config_(std::move(config)),
-      processes_(make_process_runner(runtime_)),
-      imds_limit_(std::make_unique<ConcurrencyLimit>(runtime_, kImdsMaxConcurrent)) {
+      // Shared with kept sources across reloads: they hold pointers to these.
+      processes_(previous ? previous->processes_
+                          : std::shared_ptr<ProcessRunner>(make_process_runner(runtime_))),
+      imds_limit_(previous ? previous->imds_limit_
+                           : std::make_shared<ConcurrencyLimit>(runtime_, kImdsMaxConcurrent)) {
   const SourceServices services{runtime_, transport_, processes_.get(), imds_limit_.get()};
   for (const auto& [name, cred] : config_.credentials) {
-    CredentialState state;
+    if (previous != nullptr) {
+      if (auto kept = previous->reusable_credential(name, config_)) {
+        credentials_.emplace(name, std::move(kept));
+        ++kept_credentials_;
+        continue;
+      }
+    }
+    auto state = std::make_shared<CredentialState>();
     auto source = make_credential_source(cred, config_, services);
     if (source) {
-      state.source = std::move(source.value());
+      state->source = std::move(source.value());
     } else {
-      state.setup_error = source.error();
+      state->setup_error = source.error();
       spdlog::error("{}", source.error().message);
     }
     credentials_.emplace(name, std::move(state));
@@ -43,47 +53,119 @@ Broker::Broker(Runtime& runtime, Transport& transport, Config config)
   }
   for (const auto& [name, ws] : config_.workspaces) {
     if (!ws.pat.enabled) continue;
-    WorkspaceState state;
-    state.ledger = std::make_unique<PatLedger>(config_.state_dir, name);
-    // Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
-    constexpr Seconds kDatabricksCallValidity{60};
-    // The host is asked for after the auth headers, which wait for an ARM lookup.
-    state.api = std::make_unique<DatabricksTokenApi>(
-        transport_, std::function<std::string()>([this, ws] { return host_of(ws); }),
-        [this, ws](std::function<void(Result<HttpHeaders>)> done) {
-          headers(ws, kDatabricksCallValidity,
-                  [done = std::move(done)](Result<WorkspaceHeaders> h) {
-                    if (!h) return done(h.error());
-                    done(std::move(h->headers));
-                  });
-        });
-    state.pats = std::make_unique<PatManager>(runtime_, *state.api, *state.ledger, ws.pat,
-                                              config_.instance, name, config_.request_deadline);
+    std::shared_ptr<WorkspaceState> state;
+    if (previous != nullptr) state = previous->reusable_workspace(ws, config_);
+    if (state) {
+      ++kept_workspaces_;
+      *state->owner = this;
+      state->pats->reconfigure(ws.pat);
+    } else {
+      state = make_workspace(ws);
+    }
     workspaces_.emplace(name, std::move(state));
   }
 }
 
+std::shared_ptr<Broker::WorkspaceState> Broker::make_workspace(const WorkspaceConfig& ws) {
+  auto state = std::make_shared<WorkspaceState>();
+  state->owner = std::make_shared<Broker*>(this);
+  state->ledger = std::make_unique<PatLedger>(config_.state_dir, ws.name);
+  // Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
+  constexpr Seconds kDatabricksCallValidity{60};
+  // The header provider asks whichever broker is in charge now: after a reload that keeps this
+  // workspace, the new broker's (kept or new) token caches serve the calls.
+  // The host is asked for after the auth headers, which wait for an ARM lookup.
+  state->api = std::make_unique<DatabricksTokenApi>(
+      transport_,
+      std::function<std::string()>([owner = state->owner, name = ws.name]() -> std::string {
+        Broker* broker = *owner;
+        const WorkspaceConfig* current = broker ? broker->find_workspace(name) : nullptr;
+        return current ? broker->host_of(*current) : std::string();
+      }),
+      [owner = state->owner, name = ws.name](std::function<void(Result<HttpHeaders>)> done) {
+        Broker* broker = *owner;
+        const WorkspaceConfig* current = broker ? broker->find_workspace(name) : nullptr;
+        if (current == nullptr)
+          return done(make_error(ErrorCode::internal,
+                                 "workspace " + name + " was removed by a configuration reload"));
+        broker->headers(*current, kDatabricksCallValidity,
+                        [done = std::move(done)](Result<WorkspaceHeaders> h) {
+                          if (!h) return done(h.error());
+                          done(std::move(h->headers));
+                        });
+      });
+  state->pats = std::make_unique<PatManager>(runtime_, *state->api, *state->ledger, ws.pat,
+                                             config_.instance, ws.name, config_.request_deadline);
+  return state;
+}
+
+std::shared_ptr<Broker::CredentialState> Broker::reusable_credential(const std::string& name,
+                                                                     const Config& next) const {
+  auto it = credentials_.find(name);
+  auto want = next.credentials.find(name);
+  if (it == credentials_.end() || want == next.credentials.end()) return nullptr;
+  if (!it->second->source) return nullptr;  // a setup error: try again with the new config
+  // The source was built from the credential's own settings and the cloud's endpoints; its caches
+  // use the request deadline. Secret files are read at every fetch, so a rotated secret needs no
+  // rebuild (the cached token, issued before the rotation, stays valid until it expires).
+  const auto& old_cred = config_.credentials.at(name);
+  if (!(old_cred == want->second) || !(config_.endpoints == next.endpoints) ||
+      config_.request_deadline != next.request_deadline)
+    return nullptr;
+  return it->second;
+}
+
+std::shared_ptr<Broker::WorkspaceState> Broker::reusable_workspace(const WorkspaceConfig& ws,
+                                                                   const Config& next) const {
+  auto it = workspaces_.find(ws.name);
+  auto old = config_.workspaces.find(ws.name);
+  if (it == workspaces_.end() || old == config_.workspaces.end()) return nullptr;
+  const WorkspaceConfig& was = old->second;
+  // A PAT belongs to the principal that minted it and to the workspace it was minted in; the ledger
+  // lives in state_dir and the comments carry the instance name.
+  if (was.credential != ws.credential || was.host != ws.host || was.resource_id != ws.resource_id ||
+      was.management_token != ws.management_token || config_.state_dir != next.state_dir ||
+      config_.instance != next.instance)
+    return nullptr;
+  if (!reusable_credential(ws.credential, next)) return nullptr;
+  return it->second;
+}
+
 Broker::~Broker() {
-  for (auto& [name, state] : workspaces_) state.pats->stop();
+  for (auto& [name, state] : workspaces_) {
+    // Only the broker in charge stops the manager: a newer broker may have taken it over.
+    if (*state->owner != this) continue;
+    state->pats->stop();
+    *state->owner = nullptr;
+  }
   for (auto& [name, lookup] : host_lookups_)
     for (auto& w : lookup.waiters) w.timer->cancel();
 }
 
 void Broker::start() {
   for (auto& [name, state] : workspaces_) {
-    if (auto s = state.ledger->load(); !s) spdlog::error("{}", s.error().message);
-    state.pats->start();
+    if (state->started) continue;  // kept from the previous configuration: already running
+    state->started = true;
+    if (auto s = state->ledger->load(); !s) spdlog::error("{}", s.error().message);
+    state->pats->start();
   }
   for (const auto& [name, lookup] : host_lookups_) {
     const WorkspaceConfig& ws = config_.workspaces.at(name);
     with_host(ws, [](Result<std::string>) {});  // eager: the first client need not wait
   }
+  // Eager fetches for caches this configuration needs that do not exist yet; kept caches are
+  // already refreshing on their own schedule (and may be backing off: no extra upstream call).
   Error ignored;
+  bool created = false;
   for (const auto& [name, ws] : config_.workspaces) {
-    if (auto* c = cache_for(ws.credential, config_.endpoints.databricks_resource, ignored))
+    if (auto* c =
+            cache_for(ws.credential, config_.endpoints.databricks_resource, ignored, &created);
+        c && created)
       c->start();
     if (ws.management_token) {
-      if (auto* c = cache_for(ws.credential, config_.endpoints.management_resource, ignored))
+      if (auto* c =
+              cache_for(ws.credential, config_.endpoints.management_resource, ignored, &created);
+          c && created)
         c->start();
     }
   }
@@ -170,13 +252,14 @@ void Broker::host_lookup_done(const std::string& workspace, Result<std::string> 
 }
 
 TokenCache* Broker::cache_for(const std::string& credential, const std::string& resource,
-                              Error& error) {
+                              Error& error, bool* created) {
+  if (created != nullptr) *created = false;
   auto it = credentials_.find(credential);
   if (it == credentials_.end()) {
     error = make_error(ErrorCode::internal, "unknown credential " + credential);
     return nullptr;
   }
-  CredentialState& state = it->second;
+  CredentialState& state = *it->second;
   if (!state.source) {
     error = *state.setup_error;
     return nullptr;
@@ -184,6 +267,7 @@ TokenCache* Broker::cache_for(const std::string& credential, const std::string& 
   const std::string key = normalize_resource(resource);
   auto& slot = state.caches[key];
   if (!slot) {
+    if (created != nullptr) *created = true;
     slot = std::make_unique<TokenCache>(runtime_, *state.source, resource,
                                         "credential " + credential + ", resource " + key,
                                         config_.request_deadline);
@@ -252,20 +336,20 @@ void Broker::pat(const WorkspaceConfig& ws, Seconds min_valid,
     return done(make_error(ErrorCode::bad_request,
                            "PATs are turned off for workspace " + ws.name +
                                " (\"pat\": false); use `dbxcred aad` or `dbxcred headers`"));
-  it->second.pats->get(min_valid, std::move(done));
+  it->second->pats->get(min_valid, std::move(done));
 }
 
 std::optional<PatStatus> Broker::pat_status(const std::string& workspace) const {
   auto it = workspaces_.find(workspace);
   if (it == workspaces_.end()) return std::nullopt;
-  return it->second.pats->status();
+  return it->second->pats->status();
 }
 
 void Broker::for_each_cache(
     const std::function<void(const std::string&, const std::string&, const TokenCache&)>& f) const {
   for (const auto& [name, state] : credentials_) {
-    const std::string type = state.source ? state.source->type() : "unsupported";
-    for (const auto& [resource, cache] : state.caches) f(name, type, *cache);
+    const std::string type = state->source ? state->source->type() : "unsupported";
+    for (const auto& [resource, cache] : state->caches) f(name, type, *cache);
   }
 }
 

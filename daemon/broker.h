@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,9 +35,16 @@ struct WorkspaceHeaders {
 
 // Held by shared_ptr: callbacks in flight keep the broker of the configuration they started under
 // alive across a reload.
+//
+// Reload (SIGHUP) builds a new Broker from the new Config and the `previous` one: a credential
+// whose CredentialConfig, endpoints and request deadline are unchanged keeps its source and token
+// caches (no new upstream call), and a PAT workspace whose credential was kept and whose host,
+// resource id, management_token, state_dir and instance are unchanged keeps its PatManager (the
+// current PAT stays in service; a changed `pat` policy is applied with reconfigure()). Kept state
+// is shared with the previous broker until the requests that still hold it finish.
 class Broker : public std::enable_shared_from_this<Broker> {
  public:
-  Broker(Runtime& runtime, Transport& transport, Config config);
+  Broker(Runtime& runtime, Transport& transport, Config config, const Broker* previous = nullptr);
   ~Broker();
 
   // Fetches every workspace's tokens in the background; returns at once.
@@ -66,6 +74,10 @@ class Broker : public std::enable_shared_from_this<Broker> {
   void for_each_cache(const std::function<void(const std::string&, const std::string&,
                                                const TokenCache&)>& f) const;
 
+  // What the constructor took over from `previous` (for the reload log line and tests).
+  std::size_t kept_credentials() const { return kept_credentials_; }
+  std::size_t kept_workspaces() const { return kept_workspaces_; }
+
  private:
   struct CredentialState {
     std::unique_ptr<CredentialSource> source;
@@ -73,6 +85,10 @@ class Broker : public std::enable_shared_from_this<Broker> {
     std::map<std::string, std::unique_ptr<TokenCache>> caches;  // by normalized resource
   };
   struct WorkspaceState {
+    // The broker currently in charge (the api's header provider asks it); null once that broker
+    // is gone and no newer one took the workspace over.
+    std::shared_ptr<Broker*> owner;
+    bool started = false;
     std::unique_ptr<PatLedger> ledger;
     std::unique_ptr<DatabricksTokenApi> api;
     std::unique_ptr<PatManager> pats;
@@ -90,22 +106,31 @@ class Broker : public std::enable_shared_from_this<Broker> {
     TimePoint failed_at;
     std::vector<Waiter> waiters;
   };
-  TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error);
   void start_host_lookup(const WorkspaceConfig& ws);
   void host_lookup_done(const std::string& workspace, Result<std::string> host);
   void headers_at(const WorkspaceConfig& ws, std::string host, Seconds min_valid,
                   std::function<void(Result<WorkspaceHeaders>)> done);
+  std::shared_ptr<CredentialState> reusable_credential(const std::string& name,
+                                                       const Config& next) const;
+  std::shared_ptr<WorkspaceState> reusable_workspace(const WorkspaceConfig& ws,
+                                                     const Config& next) const;
+  std::shared_ptr<WorkspaceState> make_workspace(const WorkspaceConfig& ws);
+  // `created` (optional) is set when the cache did not exist before this call.
+  TokenCache* cache_for(const std::string& credential, const std::string& resource, Error& error,
+                        bool* created = nullptr);
 
   Runtime& runtime_;
   Transport& transport_;
   Config config_;
-  // Shared by the sources, so declared before them (destroyed after them).
-  std::unique_ptr<ProcessRunner> processes_;      // runs az (azure_cli)
-  std::unique_ptr<ConcurrencyLimit> imds_limit_;  // IMDS calls of every managed_identity source
-  std::map<std::string, CredentialState> credentials_;
+  // Shared by the sources, so declared before them (destroyed after them); kept across reloads.
+  std::shared_ptr<ProcessRunner> processes_;      // runs az (azure_cli)
+  std::shared_ptr<ConcurrencyLimit> imds_limit_;  // IMDS calls of every managed_identity source
+  std::map<std::string, std::shared_ptr<CredentialState>> credentials_;
   std::map<std::string, HostLookup> host_lookups_;  // by workspace name
   std::uint64_t next_host_waiter_ = 1;
-  std::map<std::string, WorkspaceState> workspaces_;
+  std::map<std::string, std::shared_ptr<WorkspaceState>> workspaces_;
+  std::size_t kept_credentials_ = 0;
+  std::size_t kept_workspaces_ = 0;
 };
 
 }  // namespace dbx

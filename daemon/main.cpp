@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -129,30 +130,76 @@ int main(int argc, char** argv) {
   dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(config->workspaces.size()) +
                        " workspace(s)");
 
+  // SIGHUP: reload. A bad new configuration is logged and the old one stays in force; a good one
+  // replaces the broker, which takes over the unchanged credentials (cached tokens) and workspaces
+  // (current PATs) of the old one. Socket and TLS settings apply on restart only.
+  auto reload = [&] {
+    dbx::sd_notify_state("RELOADING=1");
+    dbx::ConfigProblems p;
+    auto next = dbx::load_config(config_path, p);
+    if (!next) {
+      for (const auto& line : p.lines) spdlog::error("reload refused: {}", line);
+      spdlog::error("reload refused: the previous configuration stays in force");
+      dbx::sd_notify_state("READY=1\nSTATUS=reload refused (see the log); serving " +
+                           std::to_string(broker->config().workspaces.size()) + " workspace(s)");
+      return;
+    }
+    if (next->socket.path != config->socket.path || next->socket.mode != config->socket.mode ||
+        next->socket.group != config->socket.group || next->tls_ca_file != config->tls_ca_file)
+      spdlog::warn("reload: socket and tls settings take effect on restart only");
+    spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
+    auto replacement = std::make_shared<dbx::Broker>(runtime, transport, *next, broker.get());
+    spdlog::info(
+        "configuration reloaded: {} workspace(s), {} credential(s); kept the cached tokens of {} "
+        "credential(s) and the PATs of {} workspace(s)",
+        next->workspaces.size(), next->credentials.size(), replacement->kept_credentials(),
+        replacement->kept_workspaces());
+    broker = std::move(replacement);
+    broker->start();
+    dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(next->workspaces.size()) +
+                         " workspace(s)");
+  };
+
+  // SIGTERM/SIGINT: stop accepting and close idle connections, let requests in flight finish for at
+  // most kDrainLimit, then leave the loop and exit 0. A second signal ends the drain at once.
+  constexpr dbx::Millis kDrainLimit{5000};
+  constexpr dbx::Millis kDrainPoll{20};
+  bool stopping = false;
+  std::shared_ptr<dbx::Timer> drain_timer;
+  std::function<void()> drain;
+  auto drain_until = runtime.now() + kDrainLimit;
+  drain = [&] {
+    if (server.connections() == 0) return io.stop();
+    if (runtime.now() >= drain_until) {
+      spdlog::warn("stopping with {} request(s) still in flight after {} ms", server.connections(),
+                   kDrainLimit.count());
+      return io.stop();
+    }
+    drain_timer = runtime.after(kDrainPoll, drain);
+  };
+
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& ec, int sig) {
         if (ec) return;
         if (sig == SIGHUP) {
-          dbx::sd_notify_state("RELOADING=1");
-          dbx::ConfigProblems p;
-          auto next = dbx::load_config(config_path, p);
-          if (!next) {
-            for (const auto& line : p.lines) spdlog::error("reload refused: {}", line);
-            spdlog::error("the previous configuration stays in force");
-          } else {
-            broker = std::make_shared<dbx::Broker>(runtime, transport, *next);
-            broker->start();
-            spdlog::info("configuration reloaded: {} workspace(s)", next->workspaces.size());
-          }
-          dbx::sd_notify_state("READY=1");
+          if (!stopping) reload();
           signals.async_wait(on_signal);
           return;
         }
-        spdlog::info("stopping on signal {}", sig);
+        if (stopping) {
+          spdlog::warn("second signal {}: stopping now", sig);
+          io.stop();
+          return;
+        }
+        stopping = true;
+        spdlog::info("stopping on signal {}: finishing {} open connection(s)", sig,
+                     server.connections());
         dbx::sd_notify_state("STOPPING=1");
         server.stop();
-        io.stop();
+        drain_until = runtime.now() + kDrainLimit;
+        drain();
+        signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
 

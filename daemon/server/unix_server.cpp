@@ -5,6 +5,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <set>
 
 #include "daemon/server/peer.h"
 #include "daemon/server/router.h"
@@ -26,6 +27,9 @@ struct UnixServer::Impl : std::enable_shared_from_this<Impl> {
   local::acceptor acceptor;
   std::size_t open = 0;
   bool stopping = false;
+  // Connections waiting for their next request: stop() closes these at once, while those with a
+  // request in flight finish it first (graceful drain on SIGTERM).
+  std::set<local::socket*> idle;
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
@@ -103,8 +107,10 @@ struct UnixServer::Impl : std::enable_shared_from_this<Impl> {
       parser.header_limit(static_cast<std::uint32_t>(limits.max_header_bytes));
       parser.body_limit(limits.max_body_bytes);
       stream.expires_after(std::chrono::seconds(limits.idle_timeout_seconds));
+      idle.insert(&stream.socket());
       co_await http::async_read(stream, buffer, parser,
                                 asio::redirect_error(asio::use_awaitable, ec));
+      idle.erase(&stream.socket());
       if (ec) {
         int status = 0;
         if (ec == http::error::header_limit) status = 431;
@@ -128,7 +134,7 @@ struct UnixServer::Impl : std::enable_shared_from_this<Impl> {
       const bool keep_alive = req.keep_alive();
       ApiResponse r = co_await route(ApiRequest{req.method_string(), req.target()}, *peer);
       stream.expires_after(std::chrono::seconds(30));
-      co_await http::async_write(stream, make_response(std::move(r), keep_alive),
+      co_await http::async_write(stream, make_response(std::move(r), keep_alive && !stopping),
                                  asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) break;
     }
@@ -153,6 +159,8 @@ void UnixServer::stop() {
   impl_->stopping = true;
   boost::system::error_code ec;
   impl_->acceptor.close(ec);
+  // Wakes the idle sessions' reads with operation_aborted; each then closes its connection.
+  for (local::socket* s : impl_->idle) s->cancel(ec);
 }
 
 std::size_t UnixServer::connections() const {

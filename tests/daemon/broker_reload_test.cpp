@@ -1,0 +1,146 @@
+// Broker reload: a new Broker built from the previous one keeps the token caches of unchanged
+// credentials and the PAT managers of unchanged workspaces, and rebuilds what changed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "daemon/broker.h"
+#include "tests/daemon/fake_runtime.h"
+#include "tests/daemon/fake_transport.h"
+
+namespace dbx {
+namespace {
+
+class BrokerReloadTest : public ::testing::Test {
+ protected:
+  BrokerReloadTest() {
+    state_dir = std::filesystem::temp_directory_path() /
+                ("dbxcred-broker-reload-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(state_dir);
+    transport.set_auto_answer([this](const HttpRequest& r) -> Result<HttpResponse> {
+      HttpResponse res;
+      res.status = 200;
+      if (r.url.find("/oauth2/") != std::string::npos) {
+        ++token_calls;
+        res.body = R"({"access_token":"aad-)" + std::to_string(token_calls) +
+                   R"(","expires_in":"3599","token_type":"Bearer"})";
+      } else {
+        res.body = R"({"token_infos":[]})";  // token/list of the PAT manager's reconcile
+      }
+      return res;
+    });
+  }
+  ~BrokerReloadTest() override { std::filesystem::remove_all(state_dir); }
+
+  Config config() const {
+    Config c;
+    c.instance = "test";
+    c.state_dir = state_dir.string();
+    c.endpoints.authority = "https://login.example";
+    c.endpoints.management_resource = "https://management.core.windows.net/";
+    CredentialConfig sp;
+    sp.name = "sp";
+    sp.tenant_id = "tenant";
+    sp.client_id = "client";
+    sp.client_secret = "s3cret";
+    c.credentials["sp"] = sp;
+    WorkspaceConfig ws;
+    ws.name = "prod";
+    ws.credential = "sp";
+    ws.host = "https://adb-1.azuredatabricks.net";
+    c.workspaces["prod"] = ws;
+    return c;
+  }
+
+  std::string aad(Broker& b, const std::string& ws) {
+    std::string out;
+    b.aad(*b.find_workspace(ws), Seconds(300),
+          [&](Result<AccessToken> t) { out = t ? t->value : "error: " + t.error().message; });
+    rt.run_ready();
+    return out;
+  }
+
+  std::filesystem::path state_dir;
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+  int token_calls = 0;
+};
+
+TEST_F(BrokerReloadTest, UnchangedCredentialAndWorkspaceAreKept) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  first->start();
+  rt.run_ready();
+  EXPECT_EQ(aad(*first, "prod"), "aad-1");
+  EXPECT_EQ(token_calls, 1);
+
+  Config next = config();
+  next.workspaces["prod"].pat.lifetime = Seconds(7200);  // a policy change keeps the manager
+  next.workspaces["prod"].allow = AllowList{{"builder"}, {}, {}};
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->kept_credentials(), 1u);
+  EXPECT_EQ(second->kept_workspaces(), 1u);
+  second->start();
+  first.reset();  // the old broker goes away: the kept PAT manager keeps running
+  rt.run_ready();
+  EXPECT_EQ(aad(*second, "prod"), "aad-1");
+  EXPECT_EQ(token_calls, 1) << "a kept cache makes no new upstream call";
+  ASSERT_TRUE(second->pat_status("prod").has_value());
+}
+
+TEST_F(BrokerReloadTest, ChangedCredentialIsRebuiltAndItsWorkspaceToo) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  first->start();
+  rt.run_ready();
+  Config next = config();
+  next.credentials["sp"].client_id = "another-client";
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->kept_credentials(), 0u);
+  EXPECT_EQ(second->kept_workspaces(), 0u) << "a PAT belongs to the principal that minted it";
+  second->start();
+  rt.run_ready();
+  EXPECT_EQ(token_calls, 2);
+  EXPECT_EQ(aad(*second, "prod"), "aad-2");
+}
+
+TEST_F(BrokerReloadTest, ChangedEndpointsRebuildTheCredential) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  Config next = config();
+  next.endpoints.authority = "https://login.other.example";
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->kept_credentials(), 0u);
+}
+
+TEST_F(BrokerReloadTest, ChangedHostKeepsTheTokensButNotThePatManager) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  first->start();
+  rt.run_ready();
+  Config next = config();
+  next.workspaces["prod"].host = "https://adb-2.azuredatabricks.net";
+  WorkspaceConfig added = next.workspaces["prod"];
+  added.name = "dev";
+  added.pat.enabled = false;
+  next.workspaces["dev"] = added;
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->kept_credentials(), 1u);
+  EXPECT_EQ(second->kept_workspaces(), 0u);
+  second->start();
+  rt.run_ready();
+  EXPECT_EQ(aad(*second, "dev"), "aad-1");
+  EXPECT_EQ(token_calls, 1);
+}
+
+TEST_F(BrokerReloadTest, RemovedWorkspaceIsStoppedWhenTheOldBrokerGoes) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  first->start();
+  rt.run_ready();
+  Config next = config();
+  next.workspaces.clear();
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->kept_workspaces(), 0u);
+  EXPECT_FALSE(second->pat_status("prod").has_value());
+  first.reset();
+  rt.run_ready();
+}
+
+}  // namespace
+}  // namespace dbx

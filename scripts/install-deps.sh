@@ -9,7 +9,9 @@ pkgs=(build-essential cmake ninja-build pkg-config
       python3 curl openssl ca-certificates)
 for arg in "$@"; do
   case "$arg" in
-    --ci) pkgs+=(clang clang-tidy libclang-rt-14-dev systemd nodejs npm) ;;
+    --ci) pkgs+=(clang clang-tidy libclang-rt-14-dev systemd passwd util-linux)
+          # Node.js for the SDK end-to-end tests: keep a newer one (e.g. NodeSource's) if present.
+          command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;
     --bench) pkgs+=(nginx-light gnuplot-nox) ;;
   esac
 done

@@ -16,11 +16,13 @@
 #include "common/log.h"
 #include "daemon/asio_runtime.h"
 #include "daemon/broker.h"
+#include "daemon/server/loopback_server.h"
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
 #include "daemon/systemd.h"
 #include "daemon/upstream/https_transport.h"
+#include "daemon/upstream/metered_transport.h"
 
 namespace {
 
@@ -103,11 +105,23 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Every upstream call is counted (status, latency, quota refusals) for /metrics.
+  dbx::UpstreamMetrics upstream_metrics;
+  dbx::MeteredTransport metered(transport, runtime, upstream_metrics);
+
   const std::string config_path = opt.config;
-  auto broker = std::make_shared<dbx::Broker>(runtime, transport, *config);
+  auto broker = std::make_shared<dbx::Broker>(runtime, metered, *config);
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
   dbx::UnixServer server(io, router);
+  dbx::LoopbackListeners loopback(io, router, [&broker] { return broker; });
+  router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
+  router.set_upstream_metrics(&upstream_metrics);
+  if (auto s = loopback.apply(*config); !s) {
+    spdlog::error("{}", s.error().message);
+    std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
+    return 1;
+  }
 
   int fd = -1;
   if (auto activated = dbx::systemd_listen_fd()) {
@@ -141,8 +155,10 @@ int main(int argc, char** argv) {
             for (const auto& line : p.lines) spdlog::error("reload refused: {}", line);
             spdlog::error("the previous configuration stays in force");
           } else {
-            broker = std::make_shared<dbx::Broker>(runtime, transport, *next);
+            broker = std::make_shared<dbx::Broker>(runtime, metered, *next);
             broker->start();
+            // Secrets are re-read (a deleted one is made anew: rotation); ports are re-bound.
+            if (auto s = loopback.apply(*next); !s) spdlog::error("reload: {}", s.error().message);
             spdlog::info("configuration reloaded: {} workspace(s)", next->workspaces.size());
           }
           dbx::sd_notify_state("READY=1");
@@ -152,6 +168,7 @@ int main(int argc, char** argv) {
         spdlog::info("stopping on signal {}", sig);
         dbx::sd_notify_state("STOPPING=1");
         server.stop();
+        loopback.stop();
         io.stop();
       };
   signals.async_wait(on_signal);

@@ -250,3 +250,67 @@ TEST_F(LoopbackRoutesTest, SdkEnvAndAzureEnv) {
 
 }  // namespace
 }  // namespace dbx
+
+namespace dbx {
+namespace {
+
+// azure-env: allowed on at least one workspace using the credential; no workspace using it means
+// whoever can open the socket.
+TEST(AzureEnvAccess, FollowsTheWorkspacesUsingTheCredential) {
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+  Config c;
+  c.endpoints.authority = "https://login.example";
+  for (const char* name : {"sp", "other"}) {
+    CredentialConfig cred;
+    cred.name = name;
+    cred.tenant_id = "tenant";
+    cred.client_id = name;
+    cred.client_secret = "s3cret";
+    c.credentials[name] = cred;
+  }
+  WorkspaceConfig locked;
+  locked.name = "locked";
+  locked.credential = "sp";
+  locked.host = "https://adb-1.azuredatabricks.net";
+  locked.pat.enabled = false;
+  locked.allow = AllowList{{}, {}, {4242}};
+  c.workspaces["locked"] = locked;
+  c.listen.managed_identity = ManagedIdentityListen{8702, "sp", {"https://x"}};
+  LoopbackState state;
+  state.managed_identity_port = 8702;
+  state.secrets.managed_identity = kMiSecret;
+
+  PeerIdentity stranger;
+  stranger.uid = 1000;
+  PeerIdentity member;
+  member.uid = 4242;
+  PeerIdentity root;
+  root.uid = 0;
+  {
+    Broker broker(rt, transport, c);
+    EXPECT_EQ(azure_env_response(&state, broker, stranger).status, 403);
+    EXPECT_EQ(azure_env_response(&state, broker, stranger).body.find(kMiSecret), std::string::npos);
+    EXPECT_EQ(azure_env_response(&state, broker, member).status, 200);
+    EXPECT_EQ(azure_env_response(&state, broker, root).status, 200);
+  }
+  // A second, open workspace on the same credential opens it to everyone.
+  WorkspaceConfig open = locked;
+  open.name = "open";
+  open.allow.reset();
+  c.workspaces["open"] = open;
+  {
+    Broker broker(rt, transport, c);
+    EXPECT_EQ(azure_env_response(&state, broker, stranger).status, 200);
+  }
+  // A credential no workspace uses: the socket's own access is the boundary.
+  c.workspaces.erase("open");
+  c.listen.managed_identity->credential = "other";
+  {
+    Broker broker(rt, transport, c);
+    EXPECT_EQ(azure_env_response(&state, broker, stranger).status, 200);
+  }
+}
+
+}  // namespace
+}  // namespace dbx

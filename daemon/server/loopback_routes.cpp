@@ -69,6 +69,24 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
+// DNS rebinding: a web page whose name resolves to 127.0.0.1 reaches us with its own name in Host.
+// Clients of these protocols always name the loopback address they were given.
+bool host_is_loopback(std::optional<std::string_view> host) {
+  if (!host) return true;  // HTTP/1.0 without Host: not a browser
+  std::string_view h = *host;
+  if (!h.empty() && h.front() == '[') {
+    const auto close = h.find(']');
+    h = close == std::string_view::npos ? h : h.substr(1, close - 1);
+  } else if (const auto colon = h.rfind(':'); colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  return h == "127.0.0.1" || iequals(h, "localhost") || h == "::1";
+}
+
+ApiResponse not_loopback() {
+  return protocol_error(403, "forbidden", "Host must be 127.0.0.1 or localhost");
+}
+
 std::string loopback_url(std::uint16_t port) {
   return "http://127.0.0.1:" + std::to_string(port);
 }
@@ -101,6 +119,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   };
   if (request.method != "GET")
     return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
+  if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
   const auto state = state_();
   const std::string_view path = request.target.substr(0, request.target.find('?'));
   // /<secret>/<workspace>: a wrong secret and a wrong path look the same (404), so the answer
@@ -163,6 +182,7 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
   };
   if (request.method != "GET")
     return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
+  if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
   const auto q = request.target.find('?');
   const std::string_view path = request.target.substr(0, q);
   if (path != kIdentityPath)

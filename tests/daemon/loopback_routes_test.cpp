@@ -164,6 +164,11 @@ TEST_F(LoopbackRoutesTest, MetadataServiceProtocolEdges) {
             404);
   EXPECT_EQ(md("/aadonly", sdk_headers(host)).status, 404);
   EXPECT_EQ(md("/", sdk_headers(host)).status, 404);
+  EXPECT_EQ(md(good, {{"Host", "rebound.example"},
+                      {"X-Databricks-Metadata-Version", "1"},
+                      {"X-Databricks-Host", host}})
+                .status,
+            403);
   // Unknown workspace behind the right secret.
   EXPECT_EQ(md(std::string("/") + kMdSecret + "/nope", sdk_headers(host)).status, 404);
   EXPECT_TRUE(requests.empty()) << "nothing upstream for a refused request";
@@ -223,6 +228,10 @@ TEST_F(LoopbackRoutesTest, ManagedIdentityProtocolEdges) {
   EXPECT_EQ(mi("/metadata/identity/oauth2/token", ok).status, 404);
   EXPECT_TRUE(requests.empty());
   EXPECT_EQ(mi(q + "&client_id=CLIENT-1", ok).status, 200);
+  // DNS rebinding: a Host that is not a loopback name is refused.
+  EXPECT_EQ(mi(q, {{"X-IDENTITY-HEADER", kMiSecret}, {"Host", "evil.example:8702"}}).status, 403);
+  EXPECT_EQ(mi(q, {{"X-IDENTITY-HEADER", kMiSecret}, {"Host", "localhost:8702"}}).status, 200);
+  EXPECT_EQ(mi(q, {{"X-IDENTITY-HEADER", kMiSecret}, {"Host", "[::1]:8702"}}).status, 200);
 }
 
 TEST_F(LoopbackRoutesTest, SdkEnvAndAzureEnv) {

@@ -3,8 +3,8 @@
 // headers, PAT). Everything runs on the loop thread.
 #pragma once
 
-#include <cstdint>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>

@@ -17,11 +17,13 @@
 #include "common/log.h"
 #include "daemon/asio_runtime.h"
 #include "daemon/broker.h"
+#include "daemon/server/loopback_server.h"
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
 #include "daemon/systemd.h"
 #include "daemon/upstream/https_transport.h"
+#include "daemon/upstream/metered_transport.h"
 
 namespace {
 
@@ -104,11 +106,23 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Every upstream call is counted (status, latency, quota refusals) for /metrics.
+  dbx::UpstreamMetrics upstream_metrics;
+  dbx::MeteredTransport metered(transport, runtime, upstream_metrics);
+
   const std::string config_path = opt.config;
-  auto broker = std::make_shared<dbx::Broker>(runtime, transport, *config);
+  auto broker = std::make_shared<dbx::Broker>(runtime, metered, *config);
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
   dbx::UnixServer server(io, router);
+  dbx::LoopbackListeners loopback(io, router, [&broker] { return broker; });
+  router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
+  router.set_upstream_metrics(&upstream_metrics);
+  if (auto s = loopback.apply(*config); !s) {
+    spdlog::error("{}", s.error().message);
+    std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
+    return 1;
+  }
 
   int fd = -1;
   if (auto activated = dbx::systemd_listen_fd()) {
@@ -148,7 +162,7 @@ int main(int argc, char** argv) {
         next->socket.group != config->socket.group || next->tls_ca_file != config->tls_ca_file)
       spdlog::warn("reload: socket and tls settings take effect on restart only");
     spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
-    auto replacement = std::make_shared<dbx::Broker>(runtime, transport, *next, broker.get());
+    auto replacement = std::make_shared<dbx::Broker>(runtime, metered, *next, broker.get());
     spdlog::info(
         "configuration reloaded: {} workspace(s), {} credential(s); kept the cached tokens of {} "
         "credential(s) and the PATs of {} workspace(s)",
@@ -156,6 +170,8 @@ int main(int argc, char** argv) {
         replacement->kept_workspaces());
     broker = std::move(replacement);
     broker->start();
+    // Loopback secrets are re-read (a deleted one is made anew: rotation); ports are re-bound.
+    if (auto s = loopback.apply(*next); !s) spdlog::error("reload: {}", s.error().message);
     dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(next->workspaces.size()) +
                          " workspace(s)");
   };
@@ -197,6 +213,7 @@ int main(int argc, char** argv) {
                      server.connections());
         dbx::sd_notify_state("STOPPING=1");
         server.stop();
+        loopback.stop();
         drain_until = runtime.now() + kDrainLimit;
         drain();
         signals.async_wait(on_signal);

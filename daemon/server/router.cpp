@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "daemon/cache/refresh_policy.h"
+#include "daemon/server/loopback_routes.h"
 
 namespace dbx {
 
@@ -91,6 +92,10 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   if (path == "/v1/status") return counted(ApiResponse{200, status_json(*broker)});
   if (path == "/metrics")
     return counted(ApiResponse{200, metrics_text(*broker), "text/plain; version=0.0.4"});
+  if (path == "/v1/azure-env") {
+    const auto state = loopback_ ? loopback_() : nullptr;
+    return counted(azure_env_response(state.get(), *broker, peer));
+  }
   if (path == "/v1/workspaces") {
     json::array list;
     for (const auto& [name, ws] : broker->config().workspaces) {
@@ -129,6 +134,10 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
         ErrorCode::forbidden, "uid " + std::to_string(peer.uid) + " may not use workspace " +
                                   ws->name + "; ask the operator to add it to workspaces." +
                                   ws->name + ".allow")));
+  }
+  if (action == "sdk-env") {
+    const auto state = loopback_ ? loopback_() : nullptr;
+    return done(sdk_env_response(state.get(), *broker, *ws));
   }
   auto min_valid = min_valid_from(query);
   if (!min_valid) return done(error_response(min_valid.error()));

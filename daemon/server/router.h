@@ -16,6 +16,9 @@
 
 namespace dbx {
 
+struct LoopbackState;    // daemon/server/loopback_routes.h
+struct UpstreamMetrics;  // daemon/upstream/metered_transport.h
+
 struct ApiRequest {
   std::string_view method;
   std::string_view target;  // path and query, as sent
@@ -45,6 +48,15 @@ class Router {
 
   const RequestCounters& counters() const { return counters_; }
 
+  // The loopback listeners (sdk-env, azure-env; unset: both answer 404) and their request counts.
+  void set_loopback(std::function<std::shared_ptr<const LoopbackState>()> state,
+                    const RequestCounters* requests) {
+    loopback_ = std::move(state);
+    loopback_requests_ = requests;
+  }
+  // Upstream call counts and latencies for /metrics (unset: not reported).
+  void set_upstream_metrics(const UpstreamMetrics* metrics) { upstream_metrics_ = metrics; }
+
  private:
   void workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
                       std::string_view action, std::string_view query, const PeerIdentity& peer,
@@ -56,6 +68,9 @@ class Router {
   std::function<std::shared_ptr<Broker>()> broker_;
   TimePoint started_at_;
   RequestCounters counters_;
+  std::function<std::shared_ptr<const LoopbackState>()> loopback_;
+  const RequestCounters* loopback_requests_ = nullptr;
+  const UpstreamMetrics* upstream_metrics_ = nullptr;
 };
 
 }  // namespace dbx

@@ -1,7 +1,9 @@
 // GET /v1/status (JSON) and GET /metrics (Prometheus text): what the daemon holds, never a secret.
 #include <boost/json.hpp>
+#include <cstdio>
 
 #include "daemon/server/router.h"
+#include "daemon/upstream/metered_transport.h"
 
 namespace dbx {
 
@@ -44,6 +46,46 @@ json::object pat_json(const std::optional<PatStatus>& p) {
       {"mints", p->mints},
       {"mint_failures", p->mint_failures},
       {"deletions", p->deletions}};
+}
+
+// A Prometheus float: shortest round-trip form ("0.005", "15", "0.1234").
+std::string number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+void upstream_text(std::string& out, const UpstreamMetrics& m) {
+  family(out, "dbxcred_upstream_calls_total", "counter",
+         "Upstream HTTP calls by upstream and status (error: no answer).");
+  for (const auto& [key, n] : m.calls)
+    out += "dbxcred_upstream_calls_total{upstream=\"" + label(key.first) + "\",status=\"" +
+           label(key.second) + "\"} " + std::to_string(n) + "\n";
+  family(out, "dbxcred_upstream_latency_seconds", "histogram",
+         "Upstream HTTP call latency, answered or not.");
+  for (const auto& [upstream, l] : m.latency) {
+    const std::string u = "upstream=\"" + label(upstream) + "\"";
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < UpstreamMetrics::kLatencyBuckets.size(); ++i) {
+      cumulative += l.in_bucket[i];
+      out += "dbxcred_upstream_latency_seconds_bucket{" + u + ",le=\"" +
+             number(UpstreamMetrics::kLatencyBuckets[i]) + "\"} " + std::to_string(cumulative) +
+             "\n";
+    }
+    out += "dbxcred_upstream_latency_seconds_bucket{" + u + ",le=\"+Inf\"} " +
+           std::to_string(l.count) + "\n";
+    out += "dbxcred_upstream_latency_seconds_sum{" + u + "} " + number(l.sum_seconds) + "\n";
+    out += "dbxcred_upstream_latency_seconds_count{" + u + "} " + std::to_string(l.count) + "\n";
+  }
+  family(out, "dbxcred_pat_quota_errors_total", "counter",
+         "PAT mints refused by Databricks for quota (QUOTA_EXCEEDED), by workspace host.");
+  for (const auto& [host, n] : m.quota_errors)
+    out +=
+        "dbxcred_pat_quota_errors_total{host=\"" + label(host) + "\"} " + std::to_string(n) + "\n";
 }
 
 }  // namespace
@@ -94,9 +136,14 @@ std::string Router::status_json(const Broker& broker) const {
 std::string Router::metrics_text(const Broker& broker) const {
   const TimePoint now = runtime_.now();
   std::string out;
-  out += "# HELP dbxcred_requests_total Socket API requests by endpoint and status.\n";
+  out +=
+      "# HELP dbxcred_requests_total Requests by endpoint and status (socket API and the "
+      "loopback metadata_service and managed_identity endpoints).\n";
   out += "# TYPE dbxcred_requests_total counter\n";
-  for (const auto& [key, n] : counters_.by_endpoint_status) {
+  auto requests = counters_.by_endpoint_status;
+  if (loopback_requests_ != nullptr)
+    for (const auto& [key, n] : loopback_requests_->by_endpoint_status) requests[key] += n;
+  for (const auto& [key, n] : requests) {
     out += "dbxcred_requests_total{endpoint=\"" + label(key.first) + "\",status=\"" +
            std::to_string(key.second) + "\"} " + std::to_string(n) + "\n";
   }
@@ -109,7 +156,8 @@ std::string Router::metrics_text(const Broker& broker) const {
       {"dbxcred_token_cache_hits_total", "counter", "Token requests served from the cache."},
       {"dbxcred_token_cache_waits_total", "counter", "Token requests that waited for an upstream."},
       {"dbxcred_token_fetches_total", "counter", "Upstream token calls made."},
-      {"dbxcred_token_fetch_failures_total", "counter", "Upstream token calls that failed."},
+      {"dbxcred_token_fetch_failures_total", "counter",
+       "Upstream token calls (refreshes included) that failed."},
       {"dbxcred_token_expiry_seconds", "gauge", "Seconds until the cached token expires."},
   };
   for (const auto& f : families) {
@@ -162,6 +210,7 @@ std::string Router::metrics_text(const Broker& broker) const {
       out += std::string(f.name) + "{workspace=\"" + label(name) + "\"} " + value + "\n";
     }
   }
+  if (upstream_metrics_ != nullptr) upstream_text(out, *upstream_metrics_);
   return out;
 }
 

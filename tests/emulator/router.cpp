@@ -11,7 +11,9 @@ std::optional<Endpoint> classify(const HttpRequest& req) {
   if (p == "/api/2.0/token/create") return Endpoint::token_create;
   if (p == "/api/2.0/token/list") return Endpoint::token_list;
   if (p == "/api/2.0/token/delete") return Endpoint::token_delete;
-  if (p == "/api/2.0/clusters/list") return Endpoint::clusters_list;
+  // 2.1 is what the Databricks SDKs call; both versions answer the same list.
+  if (p == "/api/2.0/clusters/list" || p == "/api/2.1/clusters/list")
+    return Endpoint::clusters_list;
   if (p == "/metadata/identity/oauth2/token") return Endpoint::imds;
   if (starts_with_icase(p, "/subscriptions/")) return Endpoint::arm;
   auto segs = split_path(p);

@@ -1,0 +1,127 @@
+// Loopback secrets on disk: create-once with O_EXCL, strict mode and content checks on read.
+#include "daemon/loopback_secrets.h"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace dbx {
+
+namespace {
+
+constexpr std::size_t kSecretBytes = 32;  // 256 bits
+constexpr std::size_t kSecretHexChars = 2 * kSecretBytes;
+
+bool is_lower_hex(std::string_view s) {
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+
+Error file_error(const std::string& path, const std::string& what) {
+  return make_error(ErrorCode::internal, "loopback secret " + path + ": " + what);
+}
+
+Result<std::string> generate_secret() {
+  std::array<unsigned char, kSecretBytes> raw{};
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1)
+    return make_error(ErrorCode::internal, "no random bytes for a loopback secret (OpenSSL RAND)");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(kSecretHexChars);
+  for (unsigned char b : raw) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+  }
+  OPENSSL_cleanse(raw.data(), raw.size());
+  return out;
+}
+
+Result<std::string> read_secret(int fd, const std::string& path) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return file_error(path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return file_error(path, "not a regular file");
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    return file_error(path, std::string("open to group or others (mode ") + mode +
+                                "); chmod 600 it, or delete it and reload to make a new one");
+  }
+  if (st.st_uid != ::geteuid()) return file_error(path, "owned by another user; delete it");
+  std::string text(kSecretHexChars + 2, '\0');
+  ssize_t n = ::read(fd, text.data(), text.size());
+  if (n < 0) return file_error(path, std::strerror(errno));
+  text.resize(static_cast<std::size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.size() != kSecretHexChars || !is_lower_hex(text))
+    return file_error(path, "does not hold 64 hex digits; delete it and reload to make a new one");
+  return text;
+}
+
+}  // namespace
+
+Result<std::string> load_or_create_secret(const std::string& path) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+      auto secret = read_secret(fd, path);
+      ::close(fd);
+      return secret;
+    }
+    if (errno != ENOENT) return file_error(path, std::strerror(errno));
+
+    auto secret = generate_secret();
+    if (!secret) return secret.error();
+    // Written to a temporary name and linked into place, so a reader never sees half a secret
+    // and two daemons racing on the same state_dir agree on one (link fails if it exists).
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return file_error(tmp, std::strerror(errno));
+    const std::string line = *secret + "\n";
+    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    const bool synced = written && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced) {
+      const int err = errno;
+      ::unlink(tmp.c_str());
+      return file_error(tmp, std::strerror(err));
+    }
+    const int linked = ::link(tmp.c_str(), path.c_str());
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) return secret;
+    if (link_errno != EEXIST) return file_error(path, std::strerror(link_errno));
+    // Someone else created it in between: read theirs.
+  }
+  return file_error(path, "created and removed concurrently; try again");
+}
+
+Result<LoopbackSecrets> load_loopback_secrets(const std::string& state_dir,
+                                              const ListenConfig& listen) {
+  LoopbackSecrets out;
+  if (listen.metadata_service) {
+    auto s = load_or_create_secret(state_dir + "/" + kMetadataServiceSecretFile);
+    if (!s) return s.error();
+    out.metadata_service = std::move(*s);
+  }
+  if (listen.managed_identity) {
+    auto s = load_or_create_secret(state_dir + "/" + kManagedIdentitySecretFile);
+    if (!s) return s.error();
+    out.managed_identity = std::move(*s);
+  }
+  return out;
+}
+
+bool secret_matches(std::string_view given, std::string_view expected) {
+  if (expected.empty() || given.size() != expected.size()) return false;
+  return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+}  // namespace dbx

@@ -1,0 +1,37 @@
+// The loopback listeners' secrets: the path segment of the metadata-service URL and the
+// X-IDENTITY-HEADER of the managed-identity endpoint. 256 random bits each, hex-encoded, kept in
+// state_dir (mode 0600) so they survive restarts — SDK processes started before a restart keep
+// working — and re-read on reload. Rotation: delete the file and send SIGHUP (docs/SDK.md).
+// Handed out only through the socket (sdk-env, azure-env), so the socket's access rules decide
+// who may use them; compared in constant time.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "common/config.h"
+#include "common/result.h"
+
+namespace dbx {
+
+struct LoopbackSecrets {
+  std::string metadata_service;  // "" when listen.metadata_service is not configured
+  std::string managed_identity;  // "" when listen.managed_identity is not configured
+};
+
+// File names under state_dir.
+inline constexpr const char* kMetadataServiceSecretFile = "metadata-service.secret";
+inline constexpr const char* kManagedIdentitySecretFile = "managed-identity.secret";
+
+// Reads the secret in `path`, or creates it (O_EXCL, 0600) with 256 fresh random bits. Refuses a
+// file that others may read or that does not hold 64 hex digits, naming the file and the fix.
+Result<std::string> load_or_create_secret(const std::string& path);
+
+// The secrets of the listeners `listen` configures (the others stay "").
+Result<LoopbackSecrets> load_loopback_secrets(const std::string& state_dir,
+                                              const ListenConfig& listen);
+
+// Constant-time equality (CRYPTO_memcmp); an empty `expected` never matches.
+bool secret_matches(std::string_view given, std::string_view expected);
+
+}  // namespace dbx

@@ -1,0 +1,186 @@
+// HttpListener<Protocol>: the daemon's HTTP/1.1 server machinery, shared by the Unix socket
+// (unix_server.cpp) and the loopback TCP ports (loopback_server.cpp) — accept loop with a
+// connection cap, one coroutine per keep-alive connection, size limits and timeouts, and the
+// bridge from the engine's callbacks back into the connection's coroutine.
+// Beast/Asio template code: include it ONLY from those two files (docs/ARCHITECTURE.md).
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <set>
+
+#include "daemon/server/router.h"
+#include "daemon/server/server_limits.h"
+
+namespace dbx {
+
+namespace http_listener {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+using Request = http::request<http::string_body>;
+// Answers one request: calls `done` exactly once, inline or later on the loop.
+using Dispatch = std::function<void(const Request&, std::function<void(ApiResponse)>)>;
+
+inline http::response<http::string_body> make_response(ApiResponse r, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  return res;
+}
+}  // namespace http_listener
+
+template <class Protocol>
+class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>> {
+ public:
+  using Socket = typename Protocol::socket;
+  using Dispatch = http_listener::Dispatch;
+  // Called once per accepted connection: the dispatcher for its requests, or nullopt to close it
+  // (e.g. the peer's credentials could not be read).
+  using OnConnect = std::function<std::optional<Dispatch>(Socket&)>;
+
+  HttpListener(boost::asio::io_context& io, ServerLimits limits, OnConnect on_connect)
+      : io_(io), limits_(limits), on_connect_(std::move(on_connect)), acceptor_(io) {}
+
+  typename Protocol::acceptor& acceptor() { return acceptor_; }
+
+  void start() { boost::asio::co_spawn(io_, accept_loop(), boost::asio::detached); }
+  // Stops accepting; connections waiting for a request close at once, those with a request in
+  // flight finish it first (graceful drain on SIGTERM).
+  void stop() {
+    stopping_ = true;
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    // Wakes the idle sessions' reads with operation_aborted; each then closes its connection.
+    for (Socket* s : idle_) s->cancel(ec);
+  }
+  std::size_t connections() const { return open_; }
+
+ private:
+  boost::asio::awaitable<void> accept_loop() {
+    namespace asio = boost::asio;
+    auto self = this->shared_from_this();
+    while (!stopping_) {
+      boost::system::error_code ec;
+      Socket sock = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) {
+        if (ec == asio::error::operation_aborted || stopping_) break;
+        spdlog::warn("accept failed: {}", ec.message());
+        // EMFILE and friends: back off briefly instead of spinning.
+        asio::steady_timer t(io_, std::chrono::milliseconds(50));
+        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        continue;
+      }
+      if (open_ >= limits_.max_connections) {
+        static constexpr std::string_view kBusy =
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nConnection: "
+            "close\r\nContent-Length: 88\r\n\r\n{\"error\":{\"code\":\"upstream_unavailable\","
+            "\"message\":\"too many connections; retry later\"}}\n";
+        asio::write(sock, asio::buffer(kBusy), ec);
+        continue;
+      }
+      asio::co_spawn(io_, session(std::move(sock)), asio::detached);
+    }
+  }
+
+  boost::asio::awaitable<ApiResponse> route(const Dispatch& dispatch,
+                                            const http_listener::Request& req) {
+    namespace asio = boost::asio;
+    struct Slot {
+      bool sync = true;
+      std::optional<ApiResponse> response;
+      std::function<void(ApiResponse)> later;
+    };
+    auto slot = std::make_shared<Slot>();
+    dispatch(req, [slot](ApiResponse r) {
+      if (slot->sync) {
+        slot->response = std::move(r);
+      } else {
+        slot->later(std::move(r));
+      }
+    });
+    slot->sync = false;
+    if (slot->response) co_return std::move(*slot->response);
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ApiResponse)>(
+        [slot, this](auto handler) {
+          auto h = std::make_shared<decltype(handler)>(std::move(handler));
+          // Resume the session from the loop, never from inside the engine's callback: resuming
+          // a coroutine in the middle of another handler corrupts Asio's coroutine stack.
+          slot->later = [h, this](ApiResponse r) {
+            asio::post(io_, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+          };
+        },
+        asio::use_awaitable);
+  }
+
+  boost::asio::awaitable<void> session(Socket raw) {
+    namespace asio = boost::asio;
+    namespace beast = boost::beast;
+    namespace http = beast::http;
+    auto self = this->shared_from_this();
+    ++open_;
+    const std::optional<Dispatch> dispatch = on_connect_(raw);
+    beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(raw));
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    while (dispatch && !stopping_) {
+      http::request_parser<http::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+      parser.body_limit(limits_.max_body_bytes);
+      stream.expires_after(std::chrono::seconds(limits_.idle_timeout_seconds));
+      idle_.insert(&stream.socket());
+      co_await http::async_read(stream, buffer, parser,
+                                asio::redirect_error(asio::use_awaitable, ec));
+      idle_.erase(&stream.socket());
+      if (ec) {
+        int status = 0;
+        if (ec == http::error::header_limit) status = 431;
+        if (ec == http::error::body_limit) status = 413;
+        if (status == 0 && ec != http::error::end_of_stream && ec != beast::error::timeout &&
+            ec != asio::error::eof && ec != asio::error::connection_reset && buffer.size() > 0)
+          status = 400;
+        if (status != 0) {
+          ApiResponse r = error_response(
+              make_error(ErrorCode::bad_request, status == 431   ? "request headers too large"
+                                                 : status == 413 ? "request body too large"
+                                                                 : "malformed HTTP request"));
+          r.status = status;
+          stream.expires_after(std::chrono::seconds(5));
+          co_await http::async_write(stream, http_listener::make_response(std::move(r), false),
+                                     asio::redirect_error(asio::use_awaitable, ec));
+        }
+        break;
+      }
+      auto& req = parser.get();
+      const bool keep_alive = req.keep_alive();
+      ApiResponse r = co_await route(*dispatch, req);
+      stream.expires_after(std::chrono::seconds(30));
+      co_await http::async_write(
+          stream, http_listener::make_response(std::move(r), keep_alive && !stopping_),
+          asio::redirect_error(asio::use_awaitable, ec));
+      if (ec || !keep_alive) break;
+    }
+    stream.socket().shutdown(Socket::shutdown_both, ec);
+    --open_;
+  }
+
+  boost::asio::io_context& io_;
+  ServerLimits limits_;
+  OnConnect on_connect_;
+  typename Protocol::acceptor acceptor_;
+  std::size_t open_ = 0;
+  bool stopping_ = false;
+  std::set<Socket*> idle_;  // sessions waiting for their next request
+};
+
+}  // namespace dbx

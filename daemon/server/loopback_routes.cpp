@@ -1,0 +1,291 @@
+// Metadata-service and managed-identity request handling; sdk-env and azure-env answers.
+#include "daemon/server/loopback_routes.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+#include <map>
+
+#include "common/log.h"
+#include "daemon/credentials/entra_token.h"
+#include "daemon/upstream/url.h"
+
+namespace dbx {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kMetadataVersionHeader = "X-Databricks-Metadata-Version";
+constexpr std::string_view kMetadataHostHeader = "X-Databricks-Host";
+constexpr std::string_view kIdentityHeader = "X-IDENTITY-HEADER";
+constexpr std::string_view kIdentityPath = "/msi/token";
+constexpr std::string_view kIdentityApiVersion = "2019-08-01";
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Both protocols' clients read errors as {"error","error_description"} (PROTOCOLS.md).
+ApiResponse protocol_error(int status, std::string_view error, std::string description) {
+  json::object o{{"error", error}, {"error_description", std::move(description)}};
+  return ApiResponse{status, json::serialize(o) + "\n"};
+}
+
+ApiResponse upstream_error(const Error& e) {
+  return protocol_error(http_status(e.code), to_string(e.code), e.message);
+}
+
+ApiResponse json_ok(const json::object& o) {
+  return ApiResponse{200, json::serialize(o) + "\n"};
+}
+
+// Query parameters, percent-decoded ('+' is a space, as HTML forms and URLSearchParams encode).
+// The first occurrence of a name wins.
+std::map<std::string, std::string> parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    auto eq = kv.find('=');
+    std::string key(kv.substr(0, eq));
+    std::string val(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1));
+    std::replace(key.begin(), key.end(), '+', ' ');
+    std::replace(val.begin(), val.end(), '+', ' ');
+    out.emplace(percent_decode(key), percent_decode(val));
+  }
+  return out;
+}
+
+// DNS rebinding: a web page whose name resolves to 127.0.0.1 reaches us with its own name in Host.
+// Clients of these protocols always name the loopback address they were given.
+bool host_is_loopback(std::optional<std::string_view> host) {
+  if (!host) return true;  // HTTP/1.0 without Host: not a browser
+  std::string_view h = *host;
+  if (!h.empty() && h.front() == '[') {
+    const auto close = h.find(']');
+    h = close == std::string_view::npos ? h : h.substr(1, close - 1);
+  } else if (const auto colon = h.rfind(':'); colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  return h == "127.0.0.1" || iequals(h, "localhost") || h == "::1";
+}
+
+ApiResponse not_loopback() {
+  return protocol_error(403, "forbidden", "Host must be 127.0.0.1 or localhost");
+}
+
+std::string loopback_url(std::uint16_t port) {
+  return "http://127.0.0.1:" + std::to_string(port);
+}
+
+}  // namespace
+
+std::optional<std::string_view> LoopbackRequest::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+std::string normalize_host_url(std::string_view url) {
+  while (!url.empty() && url.back() == '/') url.remove_suffix(1);
+  auto parsed = parse_url(url);
+  if (!parsed || (parsed->target != "/" && !parsed->target.empty())) return lower(url);
+  // Url::host_header() leaves out the scheme's default port; the host is already lower case.
+  return parsed->scheme + "://" + parsed->host_header();
+}
+
+LoopbackRoutes::LoopbackRoutes(std::function<std::shared_ptr<Broker>()> broker,
+                               std::function<std::shared_ptr<const LoopbackState>()> state)
+    : broker_(std::move(broker)), state_(std::move(state)) {}
+
+void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
+                                      std::function<void(ApiResponse)> done_raw) {
+  auto done = [this, done = std::move(done_raw)](ApiResponse r) {
+    ++counters_.by_endpoint_status[{"metadata_service", r.status}];
+    done(std::move(r));
+  };
+  if (request.method != "GET")
+    return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
+  if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
+  const auto state = state_();
+  const std::string_view path = request.target.substr(0, request.target.find('?'));
+  // /<secret>/<workspace>: a wrong secret and a wrong path look the same (404), so the answer
+  // tells a prober nothing.
+  const auto not_found = [] {
+    return protocol_error(404, "not_found", "no such path; `dbxcred env --sdk` prints the URL");
+  };
+  if (path.size() < 2 || path[0] != '/') return done(not_found());
+  const std::string_view rest = path.substr(1);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos) return done(not_found());
+  const std::string_view secret = rest.substr(0, slash);
+  const std::string_view name = rest.substr(slash + 1);
+  if (!state || !secret_matches(secret, state->secrets.metadata_service)) return done(not_found());
+
+  auto broker = broker_();
+  const WorkspaceConfig* ws = broker->find_workspace(name);
+  if (ws == nullptr)
+    return done(protocol_error(404, "not_found",
+                               "no workspace named \"" + std::string(name.substr(0, 128)) + "\""));
+  const auto version = request.header(kMetadataVersionHeader);
+  if (!version || *version != "1")
+    return done(protocol_error(
+        400, "bad_request", "X-Databricks-Metadata-Version must be 1 (the only version served)"));
+  const std::string host = broker->host_of(*ws);
+  if (host.empty())
+    return done(protocol_error(503, "upstream_unavailable",
+                               "the host of workspace " + ws->name + " is not known yet"));
+  const auto asked_host = request.header(kMetadataHostHeader);
+  if (!asked_host || normalize_host_url(*asked_host) != normalize_host_url(host)) {
+    // The SDK's DATABRICKS_HOST points elsewhere: a token of this workspace must not go there.
+    spdlog::warn("metadata service: workspace {} asked for with another host", ws->name);
+    return done(protocol_error(
+        404, "not_found",
+        "X-Databricks-Host does not match workspace " + ws->name + " (" + host + ")"));
+  }
+
+  if (ws->pat.enabled) {
+    broker->pat(*ws, kMetadataPatMinValid, [done](Result<ServedPat> p) {
+      if (!p) return done(upstream_error(p.error()));
+      done(json_ok({{"access_token", p->token},
+                    {"token_type", "Bearer"},
+                    {"expires_on", to_unix_seconds(p->expires_at)}}));
+    });
+    return;
+  }
+  broker->aad(*ws, kMetadataAadMinValid, [done](Result<AccessToken> t) {
+    if (!t) return done(upstream_error(t.error()));
+    done(json_ok({{"access_token", t->value},
+                  {"token_type", "Bearer"},
+                  {"expires_on", to_unix_seconds(t->expires_at - kDatabricksAadCutoff)}}));
+  });
+}
+
+void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
+                                      std::function<void(ApiResponse)> done_raw) {
+  auto done = [this, done = std::move(done_raw)](ApiResponse r) {
+    ++counters_.by_endpoint_status[{"managed_identity", r.status}];
+    done(std::move(r));
+  };
+  if (request.method != "GET")
+    return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
+  if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
+  const auto q = request.target.find('?');
+  const std::string_view path = request.target.substr(0, q);
+  if (path != kIdentityPath)
+    return done(protocol_error(404, "not_found", "the managed-identity endpoint is /msi/token"));
+  const auto state = state_();
+  const auto given = request.header(kIdentityHeader);
+  if (!state || !given || !secret_matches(*given, state->secrets.managed_identity))
+    return done(protocol_error(
+        401, "unauthorized",
+        "X-IDENTITY-HEADER is missing or wrong; `dbxcred env --azure` prints the current one"));
+
+  const auto query =
+      parse_query(q == std::string_view::npos ? std::string_view() : request.target.substr(q + 1));
+  auto param = [&](const char* name) -> const std::string* {
+    auto it = query.find(name);
+    return it == query.end() || it->second.empty() ? nullptr : &it->second;
+  };
+  const std::string* api_version = param("api-version");
+  if (api_version == nullptr || *api_version != kIdentityApiVersion)
+    return done(protocol_error(400, "invalid_request",
+                               "api-version must be " + std::string(kIdentityApiVersion)));
+  const std::string* resource = param("resource");
+  if (resource == nullptr)
+    return done(protocol_error(400, "invalid_request", "resource is required"));
+
+  auto broker = broker_();
+  const auto& listen = broker->config().listen.managed_identity;
+  if (!listen) return done(protocol_error(404, "not_found", "listen.managed_identity is off"));
+  const std::string wanted = normalize_resource(*resource);
+  auto allowed =
+      std::find_if(listen->resources.begin(), listen->resources.end(),
+                   [&](const std::string& r) { return normalize_resource(r) == wanted; });
+  if (allowed == listen->resources.end()) {
+    std::string list;
+    for (const auto& r : listen->resources) list += (list.empty() ? "" : ", ") + r;
+    return done(protocol_error(400, "invalid_resource",
+                               "resource " + resource->substr(0, 200) +
+                                   " is not served here; allowed: " + list +
+                                   " (listen.managed_identity.resources)"));
+  }
+  auto cred = broker->config().credentials.find(listen->credential);
+  const std::string client_id =
+      cred == broker->config().credentials.end() ? "" : cred->second.client_id;
+  if (const std::string* asked = param("client_id");
+      asked != nullptr && !client_id.empty() && !iequals(*asked, client_id))
+    return done(protocol_error(400, "invalid_request",
+                               "this endpoint serves client_id " + client_id + " only"));
+
+  broker->token(listen->credential, *allowed, kManagedIdentityMinValid,
+                [done, resource = *resource, client_id](Result<AccessToken> t) {
+                  if (!t) return done(upstream_error(t.error()));
+                  // App Service sends expires_on as a string; some clients insist on that.
+                  done(json_ok({{"access_token", t->value},
+                                {"expires_on", std::to_string(to_unix_seconds(t->expires_at))},
+                                {"resource", resource},
+                                {"token_type", "Bearer"},
+                                {"client_id", client_id}}));
+                });
+}
+
+ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
+                             const WorkspaceConfig& ws) {
+  if (state == nullptr || state->metadata_service_port == 0)
+    return error_response(make_error(ErrorCode::not_found,
+                                     "the metadata-service endpoint is off; set "
+                                     "listen.metadata_service.port in the configuration"));
+  const std::string host = broker.host_of(ws);
+  if (host.empty())
+    return error_response(make_error(ErrorCode::upstream_unavailable,
+                                     "the host of workspace " + ws.name + " is not known yet"));
+  json::object env{
+      {"DATABRICKS_HOST", host},
+      {"DATABRICKS_AUTH_TYPE", "metadata-service"},
+      {"DATABRICKS_METADATA_SERVICE_URL", loopback_url(state->metadata_service_port) + "/" +
+                                              state->secrets.metadata_service + "/" + ws.name}};
+  return ApiResponse{200, json::serialize(env) + "\n"};
+}
+
+ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
+                               const PeerIdentity& peer) {
+  const auto& listen = broker.config().listen.managed_identity;
+  if (state == nullptr || state->managed_identity_port == 0 || !listen)
+    return error_response(make_error(ErrorCode::not_found,
+                                     "the managed-identity endpoint is off; set "
+                                     "listen.managed_identity in the configuration"));
+  bool used = false;
+  bool allowed = false;
+  for (const auto& [name, ws] : broker.config().workspaces) {
+    if (ws.credential != listen->credential) continue;
+    used = true;
+    allowed = allowed || is_allowed(ws.allow, peer);
+  }
+  if (used && !allowed) {
+    spdlog::warn("denied uid {} (pid {}) the managed-identity endpoint", peer.uid, peer.pid);
+    return error_response(make_error(
+        ErrorCode::forbidden,
+        "uid " + std::to_string(peer.uid) + " may not use credential " + listen->credential +
+            ": it is allowed on no workspace that uses it (workspaces.*.allow)"));
+  }
+  json::object env{{"IDENTITY_ENDPOINT",
+                    loopback_url(state->managed_identity_port) + std::string(kIdentityPath)},
+                   {"IDENTITY_HEADER", state->secrets.managed_identity}};
+  return ApiResponse{200, json::serialize(env) + "\n"};
+}
+
+}  // namespace dbx

@@ -1,0 +1,74 @@
+// The loopback listeners: HTTP on 127.0.0.1 only, for unmodified SDKs — the metadata service, the
+// managed-identity endpoint and /metrics (listen.* in the configuration). LoopbackServer is one
+// TCP listener; LoopbackListeners owns the three, their secrets and the routes, and re-applies
+// the configuration on reload (an unchanged port keeps its listener and connections).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/config.h"
+#include "common/result.h"
+#include "daemon/server/loopback_routes.h"
+#include "daemon/server/server_limits.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace dbx {
+
+class Router;
+class Broker;
+
+class LoopbackServer {
+ public:
+  using Handler = std::function<void(const LoopbackRequest&, std::function<void(ApiResponse)>)>;
+  // `config_key` names the listener in errors, e.g. "listen.metadata_service.port".
+  LoopbackServer(boost::asio::io_context& io, std::string config_key, Handler handler,
+                 ServerLimits limits = {});
+  ~LoopbackServer();
+  // Binds 127.0.0.1:port (never another address) and starts accepting.
+  Status listen(std::uint16_t port);
+  // Stops accepting; open connections finish their current request and close.
+  void stop();
+  std::uint16_t port() const { return port_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+  std::string config_key_;
+  std::uint16_t port_ = 0;
+};
+
+class LoopbackListeners {
+ public:
+  LoopbackListeners(boost::asio::io_context& io, Router& router,
+                    std::function<std::shared_ptr<Broker>()> broker);
+  ~LoopbackListeners();
+
+  // Loads (or creates) the secrets and starts, keeps, moves or stops each listener to match
+  // config.listen. An error (unusable secret file, port taken) names the cause; at start-up main
+  // exits on it, on reload it is logged and the listeners that could be set up keep running.
+  Status apply(const Config& config);
+  void stop();
+
+  std::shared_ptr<const LoopbackState> state() const { return state_; }
+  const LoopbackRoutes& routes() const { return routes_; }
+
+ private:
+  Status place(std::unique_ptr<LoopbackServer>& slot, std::uint16_t port,
+               const std::string& config_key, LoopbackServer::Handler handler);
+
+  boost::asio::io_context& io_;
+  Router& router_;
+  LoopbackRoutes routes_;
+  std::shared_ptr<const LoopbackState> state_ = std::make_shared<LoopbackState>();
+  std::unique_ptr<LoopbackServer> metadata_service_;
+  std::unique_ptr<LoopbackServer> managed_identity_;
+  std::unique_ptr<LoopbackServer> metrics_;
+};
+
+}  // namespace dbx

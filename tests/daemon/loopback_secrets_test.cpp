@@ -1,0 +1,81 @@
+#include "daemon/loopback_secrets.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace dbx {
+namespace {
+
+class LoopbackSecretsTest : public ::testing::Test {
+ protected:
+  LoopbackSecretsTest()
+      : dir(std::filesystem::temp_directory_path() /
+            ("loopback-secrets-test-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  ~LoopbackSecretsTest() override { std::filesystem::remove_all(dir); }
+  std::string path(const char* name) const { return (dir / name).string(); }
+  std::filesystem::path dir;
+};
+
+TEST_F(LoopbackSecretsTest, CreatedOnceWith256BitsAndMode0600ThenReadBack) {
+  auto first = load_or_create_secret(path("s.secret"));
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->size(), 64u);
+  EXPECT_EQ(first->find_first_not_of("0123456789abcdef"), std::string::npos);
+  struct stat st {};
+  ASSERT_EQ(::stat(path("s.secret").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto again = load_or_create_secret(path("s.secret"));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, *first);  // survives a restart
+  // Deleting the file rotates it.
+  std::filesystem::remove(path("s.secret"));
+  auto rotated = load_or_create_secret(path("s.secret"));
+  ASSERT_TRUE(rotated);
+  EXPECT_NE(*rotated, *first);
+  // No temporary files left behind.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 1);
+}
+
+TEST_F(LoopbackSecretsTest, RefusesLooseModeAndGarbageNamingTheFix) {
+  { std::ofstream(path("loose.secret")) << std::string(64, 'a') << "\n"; }
+  ::chmod(path("loose.secret").c_str(), 0644);
+  auto loose = load_or_create_secret(path("loose.secret"));
+  ASSERT_FALSE(loose);
+  EXPECT_NE(loose.error().message.find("chmod 600"), std::string::npos);
+  EXPECT_EQ(loose.error().message.find(std::string(64, 'a')), std::string::npos);
+
+  { std::ofstream(path("short.secret")) << "abc\n"; }
+  ::chmod(path("short.secret").c_str(), 0600);
+  auto garbage = load_or_create_secret(path("short.secret"));
+  ASSERT_FALSE(garbage);
+  EXPECT_NE(garbage.error().message.find("delete it"), std::string::npos);
+}
+
+TEST_F(LoopbackSecretsTest, OnlyConfiguredListenersGetASecret) {
+  ListenConfig listen;
+  listen.metadata_service = MetadataServiceListen{1234};
+  auto s = load_loopback_secrets(dir.string(), listen);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->metadata_service.size(), 64u);
+  EXPECT_TRUE(s->managed_identity.empty());
+  EXPECT_TRUE(std::filesystem::exists(dir / kMetadataServiceSecretFile));
+  EXPECT_FALSE(std::filesystem::exists(dir / kManagedIdentitySecretFile));
+}
+
+TEST(SecretMatches, ExactOnlyAndNeverEmpty) {
+  EXPECT_TRUE(secret_matches("abc", "abc"));
+  EXPECT_FALSE(secret_matches("abd", "abc"));
+  EXPECT_FALSE(secret_matches("ab", "abc"));
+  EXPECT_FALSE(secret_matches("abcd", "abc"));
+  EXPECT_FALSE(secret_matches("", ""));
+}
+
+}  // namespace
+}  // namespace dbx

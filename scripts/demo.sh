@@ -34,7 +34,7 @@ ca=$work/emulator/ca.pem
 echo "emulator at $url"
 ctl() { curl -sS --fail --cacert "$ca" -H 'Content-Type: application/json' "$@"; }
 secret=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-ctl -X POST "$url/_emulator/principals" -d "{\"client_id\":\"demo-sp\",\"client_secret\":\"$secret\"}" >/dev/null
+ctl -X POST "$url/_emulator/principals" -d "{\"client_id\":\"demo-sp\",\"client_secret\":\"$secret\",\"workspace_user\":true}" >/dev/null
 install -m 600 /dev/null "$work/demo-sp.secret"
 printf '%s\n' "$secret" >"$work/demo-sp.secret"
 
@@ -71,14 +71,14 @@ dbxcred workspaces
 step "dbxcred aad   (an Entra ID token for the Azure Databricks resource)"
 dbxcred aad --min-valid 1m | short
 step "dbxcred headers --format http"
-dbxcred headers --format http --min-valid 1m 2>/dev/null | short || dbxcred headers --format http | short
+dbxcred headers --format http | short
 step "Calling the workspace with a PAT: curl -H \"Authorization: Bearer \$(dbxcred pat)\" …/api/2.0/clusters/list"
 pat=$(dbxcred pat --min-valid 60s)
 echo "PAT: ${pat:0:10}…"
 curl -sS --cacert "$ca" -H "Authorization: Bearer $pat" "$url/api/2.0/clusters/list"; echo
 first_id=$(dbxcred -w demo status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workspaces"][0]["pat"]["current_token_id"])')
 
-step "Waiting for the PAT to rotate (it has less than rotate_before left after ~10 s)"
+step "Waiting for the PAT to rotate (about a minute: never before half its lifetime)"
 for i in $(seq 60); do
   id=$(dbxcred status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["workspaces"][0]["pat"]["current_token_id"])')
   [ "$id" != "$first_id" ] && [ "$id" != "None" ] && break

@@ -42,7 +42,7 @@ json::object pat_json(const std::optional<PatStatus>& p) {
       {"next_rotation", time_or_null(p->next_rotation)},
       {"last_error", p->last_error ? json::value(*p->last_error) : nullptr},
       {"mint_in_flight", p->mint_in_flight},
-      {"last_reconcile", time_or_null(p->last_reconcile)},
+      {"last_reconcile_at", time_or_null(p->last_reconcile)},
       {"mints", p->mints},
       {"mint_failures", p->mint_failures},
       {"deletions", p->deletions}};

@@ -151,7 +151,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
     // Options valid anywhere before the command's arguments.
     if (is_option(arg, "--socket")) {
       auto v = option_value(args, i, "--socket", command);
-      if (!v) return v.failure();
+      if (!v) return v.error();
       if (v->empty()) return usage_error("--socket: the path is empty" + see_help(command));
       inv.socket = std::move(*v);
       continue;
@@ -159,7 +159,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
     if (arg == "-w" || is_option(arg, "--workspace")) {
       std::string_view name = arg == "-w" ? "-w" : "--workspace";
       auto v = option_value(args, i, name, command);
-      if (!v) return v.failure();
+      if (!v) return v.error();
       if (v->empty())
         return usage_error(std::string(name) + ": the name is empty" + see_help(command));
       inv.workspace = std::move(*v);
@@ -194,7 +194,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       case Command::aad:
         if (is_option(arg, "--min-valid")) {
           auto v = option_value(args, i, "--min-valid", command);
-          if (!v) return v.failure();
+          if (!v) return v.error();
           auto d = parse_duration(*v);
           if (!d) {
             return usage_error("--min-valid: expected a duration like \"10m\", got \"" + *v + "\"");
@@ -206,7 +206,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       case Command::headers:
         if (is_option(arg, "--format")) {
           auto v = option_value(args, i, "--format", command);
-          if (!v) return v.failure();
+          if (!v) return v.error();
           if (*v == "curl") {
             inv.header_format = HeaderFormat::curl;
           } else if (*v == "http") {
@@ -233,7 +233,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
         }
         if (*command == Command::env && is_option(arg, "--shell")) {
           auto v = option_value(args, i, "--shell", command);
-          if (!v) return v.failure();
+          if (!v) return v.error();
           if (*v == "sh") {
             inv.shell = Shell::sh;
           } else if (*v == "fish") {

@@ -53,7 +53,7 @@ Expected<std::string> resolve_workspace(const std::optional<std::string>& flag,
   if (flag) return *flag;
   if (env_workspace && !env_workspace->empty()) return *env_workspace;
   auto answer = api.get_object("/v1/workspaces");
-  if (!answer) return answer.failure();
+  if (!answer) return answer.error();
   std::vector<std::string> names;
   if (auto* list = answer->if_contains("workspaces"); list && list->is_array()) {
     for (const auto& w : list->as_array()) {
@@ -81,22 +81,22 @@ Expected<EnvVars> fetch_env_vars(const Invocation& inv,
   if (inv.env_source == EnvSource::azure) {
     // IDENTITY_* serve every workspace's credential alike: no workspace needed.
     auto answer = api.get_object("/v1/azure-env");
-    if (!answer) return answer.failure();
+    if (!answer) return answer.error();
     return env_from_object(*answer, "azure-env");
   }
   auto workspace = resolve_workspace(inv.workspace, env_workspace, api);
-  if (!workspace) return workspace.failure();
+  if (!workspace) return workspace.error();
   if (inv.env_source == EnvSource::sdk) {
     auto answer = api.get_object(workspace_target(*workspace, "sdk-env"));
-    if (!answer) return answer.failure();
+    if (!answer) return answer.error();
     return env_from_object(*answer, "sdk-env");
   }
   auto answer = api.get_object(workspace_target(*workspace, "pat"));
-  if (!answer) return answer.failure();
+  if (!answer) return answer.error();
   auto host = string_field(*answer, "host", "pat");
-  if (!host) return host.failure();
+  if (!host) return host.error();
   auto token = token_field(*answer, "token", "pat");
-  if (!token) return token.failure();
+  if (!token) return token.error();
   return validate_env(
       {{"DATABRICKS_HOST", std::move(*host)}, {"DATABRICKS_TOKEN", std::move(*token)}});
 }
@@ -108,20 +108,20 @@ Expected<std::string> run_command(const Invocation& inv,
     case Command::pat:
     case Command::aad: {
       auto workspace = resolve_workspace(inv.workspace, env_workspace, api);
-      if (!workspace) return workspace.failure();
+      if (!workspace) return workspace.error();
       bool pat = inv.command == Command::pat;
       auto answer = api.get_object(
           with_min_valid(workspace_target(*workspace, pat ? "pat" : "aad"), inv.min_valid_seconds));
-      if (!answer) return answer.failure();
+      if (!answer) return answer.error();
       auto token = token_field(*answer, pat ? "token" : "access_token", pat ? "pat" : "aad");
-      if (!token) return token.failure();
+      if (!token) return token.error();
       return *token + "\n";
     }
     case Command::headers: {
       auto workspace = resolve_workspace(inv.workspace, env_workspace, api);
-      if (!workspace) return workspace.failure();
+      if (!workspace) return workspace.error();
       auto answer = api.get_object(workspace_target(*workspace, "headers"));
-      if (!answer) return answer.failure();
+      if (!answer) return answer.error();
       auto* headers = answer->if_contains("headers");
       if (!headers || !headers->is_object()) {
         return Failure{Exit::failure, "dbxcredd's headers answer has no \"headers\" object"};
@@ -130,18 +130,18 @@ Expected<std::string> run_command(const Invocation& inv,
     }
     case Command::env: {
       auto vars = fetch_env_vars(inv, env_workspace, api);
-      if (!vars) return vars.failure();
+      if (!vars) return vars.error();
       return format_env(*vars, inv.shell);
     }
     case Command::status: {
       auto answer = api.get_object("/v1/status");
-      if (!answer) return answer.failure();
+      if (!answer) return answer.error();
       if (inv.json) return json::serialize(*answer) + "\n";
       return format_status(*answer, now);
     }
     case Command::workspaces: {
       auto answer = api.get_object("/v1/workspaces");
-      if (!answer) return answer.failure();
+      if (!answer) return answer.error();
       return format_workspaces(*answer);
     }
     case Command::help:

@@ -88,7 +88,7 @@ std::string encode_path_segment(std::string_view segment) {
 
 Expected<boost::json::object> DaemonApi::get_object(std::string_view target) const {
   auto response = fetch_(target);
-  if (!response) return response.failure();
+  if (!response) return response.error();
   if (response->status < 200 || response->status > 299) return failure_from_response(*response);
   auto body = parse_object(response->body);
   if (!body) {

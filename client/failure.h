@@ -1,10 +1,11 @@
 // What a CLI step can end in besides success: an exit code (SPEC.md "CLI") and one line for stderr.
-// The CLI's own Expected<T>, because dbx::Result carries socket-API error codes, not exit codes.
+// The CLI's Expected<T> carries a Failure (exit code), where dbx::Result carries socket-API codes.
 #pragma once
 
 #include <string>
 #include <utility>
-#include <variant>
+
+#include "common/result.h"
 
 namespace dbx::cli {
 
@@ -28,24 +29,6 @@ struct Failure {
 };
 
 template <class T>
-class [[nodiscard]] Expected {
- public:
-  Expected(T value) : v_(std::move(value)) {}            // NOLINT(google-explicit-constructor)
-  Expected(Failure failure) : v_(std::move(failure)) {}  // NOLINT(google-explicit-constructor)
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  const Failure& failure() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, Failure> v_;
-};
+using Expected = BasicResult<T, Failure>;
 
 }  // namespace dbx::cli

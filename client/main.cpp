@@ -67,7 +67,7 @@ int exec_with(const std::vector<std::string>& args, const dbx::cli::EnvVars& var
 int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   auto parsed = dbx::cli::parse_args(args);
-  if (!parsed) return fail(parsed.failure());
+  if (!parsed) return fail(parsed.error());
   const dbx::cli::Invocation& inv = *parsed;
 
   if (inv.command == dbx::cli::Command::help) {
@@ -86,11 +86,11 @@ int main(int argc, char** argv) {
 
   if (inv.command == dbx::cli::Command::exec) {
     auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);
-    if (!vars) return fail(vars.failure());
+    if (!vars) return fail(vars.error());
     return exec_with(inv.argv, *vars);
   }
 
   auto out = dbx::cli::run_command(inv, env_workspace, api, dbx::Clock::now());
-  if (!out) return fail(out.failure());
+  if (!out) return fail(out.error());
   return print(*out);
 }

@@ -37,11 +37,12 @@ inline Error make_error(ErrorCode code, std::string message) {
   return Error{code, std::move(message), std::nullopt, 0};
 }
 
-template <class T>
-class [[nodiscard]] Result {
+// A value or an error of type E; Result<T> below is the engine's, the CLI uses its own E.
+template <class T, class E>
+class [[nodiscard]] BasicResult {
  public:
-  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  BasicResult(E error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -52,11 +53,14 @@ class [[nodiscard]] Result {
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
-  const Error& error() const { return std::get<1>(v_); }
+  const E& error() const { return std::get<1>(v_); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
+
+template <class T>
+using Result = BasicResult<T, Error>;
 
 // A Result with no value.
 using Status = Result<std::monostate>;

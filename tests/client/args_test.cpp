@@ -13,8 +13,8 @@ Expected<Invocation> parse(std::vector<std::string_view> args) {
 void expect_usage(std::vector<std::string_view> args, std::string_view fragment) {
   auto r = parse(args);
   ASSERT_FALSE(r.ok()) << "expected a usage error";
-  EXPECT_EQ(r.failure().exit, Exit::usage);
-  EXPECT_NE(r.failure().message.find(fragment), std::string::npos) << r.failure().message;
+  EXPECT_EQ(r.error().exit, Exit::usage);
+  EXPECT_NE(r.error().message.find(fragment), std::string::npos) << r.error().message;
 }
 
 TEST(ParseArgs, NoCommandIsUsageError) {
@@ -68,8 +68,8 @@ TEST(ParseArgs, MinValid) {
 TEST(ParseArgs, BadMinValidNamesTheValue) {
   auto r = parse({"pat", "--min-valid", "x"});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::usage);
-  EXPECT_EQ(r.failure().message, "--min-valid: expected a duration like \"10m\", got \"x\"");
+  EXPECT_EQ(r.error().exit, Exit::usage);
+  EXPECT_EQ(r.error().message, "--min-valid: expected a duration like \"10m\", got \"x\"");
   expect_usage({"aad", "--min-valid", "10"}, "got \"10\"");
   expect_usage({"pat", "--min-valid"}, "--min-valid needs a value");
   // --min-valid belongs to pat and aad only.

@@ -74,8 +74,8 @@ TEST(ResolveWorkspace, NoneIsDenied) {
   d.answer("/v1/workspaces", 200, R"({"workspaces":[]})");
   auto r = resolve_workspace(std::nullopt, std::nullopt, d.api());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::denied);
-  EXPECT_EQ(r.failure().message, "no workspace is available to you");
+  EXPECT_EQ(r.error().exit, Exit::denied);
+  EXPECT_EQ(r.error().message, "no workspace is available to you");
 }
 
 TEST(ResolveWorkspace, SeveralIsAUsageErrorNamingThem) {
@@ -83,8 +83,8 @@ TEST(ResolveWorkspace, SeveralIsAUsageErrorNamingThem) {
   d.answer("/v1/workspaces", 200, R"({"workspaces":[{"name":"a"},{"name":"b"}]})");
   auto r = resolve_workspace(std::nullopt, std::nullopt, d.api());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::usage);
-  EXPECT_EQ(r.failure().message,
+  EXPECT_EQ(r.error().exit, Exit::usage);
+  EXPECT_EQ(r.error().message,
             "several workspaces: a, b; pick one with -w NAME or DBXCRED_WORKSPACE");
 }
 
@@ -94,7 +94,7 @@ TEST(ResolveWorkspace, ListFailurePassesThrough) {
            R"({"error":{"code":"upstream_unavailable","message":"ARM is down"}})");
   auto r = resolve_workspace(std::nullopt, std::nullopt, d.api());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::upstream);
+  EXPECT_EQ(r.error().exit, Exit::upstream);
 }
 
 TEST(RunCommand, PatPrintsOnlyTheToken) {
@@ -103,7 +103,7 @@ TEST(RunCommand, PatPrintsOnlyTheToken) {
   auto inv = invocation(Command::pat);
   inv.workspace = "prod";
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, "dapi0123\n");
 }
 
@@ -114,7 +114,7 @@ TEST(RunCommand, PatWithMinValidAndAResolvedWorkspace) {
   auto inv = invocation(Command::pat);
   inv.min_valid_seconds = 600;
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, "dapi0123\n");
   EXPECT_EQ(d.asked,
             (std::vector<std::string>{"/v1/workspaces", "/v1/workspaces/prod/pat?min_valid=600"}));
@@ -125,7 +125,7 @@ TEST(RunCommand, WorkspaceNamesAreEncodedInThePath) {
   d.answer("/v1/workspaces/a%2F..%2Fb/aad", 200, R"({"access_token":"eyJ","token_type":"Bearer"})");
   auto inv = invocation(Command::aad);
   auto r = run_command(inv, "a/../b", d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, "eyJ\n");
 }
 
@@ -153,8 +153,8 @@ TEST(RunCommand, AadErrorsMapToExitCodes) {
     inv.min_valid_seconds = 86400;
     auto r = run_command(inv, std::nullopt, d.api(), kNow);
     ASSERT_FALSE(r.ok()) << c.code;
-    EXPECT_EQ(r.failure().exit, c.exit) << c.code;
-    EXPECT_EQ(r.failure().message, std::string("msg ") + c.code);
+    EXPECT_EQ(r.error().exit, c.exit) << c.code;
+    EXPECT_EQ(r.error().message, std::string("msg ") + c.code);
   }
 }
 
@@ -166,12 +166,12 @@ TEST(RunCommand, TokenMissingOrWithWhitespaceIsRefusedWithoutEchoingIt) {
   inv.workspace = "prod";
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::failure);
-  EXPECT_EQ(r.failure().message.find("SECRET"), std::string::npos);
+  EXPECT_EQ(r.error().exit, Exit::failure);
+  EXPECT_EQ(r.error().message.find("SECRET"), std::string::npos);
   inv.command = Command::aad;
   r = run_command(inv, std::nullopt, d.api(), kNow);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.failure().message.find("access_token"), std::string::npos);
+  EXPECT_NE(r.error().message.find("access_token"), std::string::npos);
 }
 
 TEST(RunCommand, Headers) {
@@ -183,7 +183,7 @@ TEST(RunCommand, Headers) {
   inv.workspace = "prod";
   inv.header_format = HeaderFormat::http;
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, "Authorization: Bearer t\nX-Databricks-Azure-SP-Management-Token: m\n");
 
   d.answer("/v1/workspaces/prod/headers", 200, R"({"host":"https://h"})");
@@ -196,7 +196,7 @@ TEST(RunCommand, EnvFromThePat) {
   auto inv = invocation(Command::env);
   inv.workspace = "prod";
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r,
             "export DATABRICKS_HOST='https://adb-1.azuredatabricks.net'\n"
             "export DATABRICKS_TOKEN='dapi0123'\n");
@@ -214,7 +214,7 @@ TEST(RunCommand, EnvSdkAndAzure) {
   inv.env_source = EnvSource::sdk;
   inv.shell = Shell::fish;
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r,
             "set -gx DATABRICKS_HOST 'https://h'\n"
             "set -gx DATABRICKS_AUTH_TYPE 'metadata-service'\n"
@@ -226,7 +226,7 @@ TEST(RunCommand, EnvSdkAndAzure) {
   inv.env_source = EnvSource::azure;
   inv.shell = Shell::json;
   r = run_command(inv, std::nullopt, d.api(), kNow);
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(
       boost::json::parse(*r),
       boost::json::parse(
@@ -240,14 +240,14 @@ TEST(FetchEnvVars, ForExec) {
   auto inv = invocation(Command::exec);
   inv.argv = {"true"};
   auto r = fetch_env_vars(inv, "prod", d.api());
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, (EnvVars{{"DATABRICKS_HOST", "https://adb-1.azuredatabricks.net"},
                          {"DATABRICKS_TOKEN", "dapi0123"}}));
 
   d.answer("/v1/workspaces/prod/pat", 200, R"({"token":"dapi0123"})");
   auto no_host = fetch_env_vars(inv, "prod", d.api());
   ASSERT_FALSE(no_host.ok());
-  EXPECT_NE(no_host.failure().message.find("\"host\""), std::string::npos);
+  EXPECT_NE(no_host.error().message.find("\"host\""), std::string::npos);
 }
 
 TEST(RunCommand, StatusJsonAndTable) {

@@ -96,8 +96,8 @@ TEST(DaemonApi, NonJsonBodyIsAFailureThatDoesNotEchoIt) {
   });
   auto r = api.get_object("/v1/workspaces/prod/pat");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::failure);
-  EXPECT_EQ(r.failure().message.find("SECRET"), std::string::npos);
+  EXPECT_EQ(r.error().exit, Exit::failure);
+  EXPECT_EQ(r.error().message.find("SECRET"), std::string::npos);
   DaemonApi array_api(
       [](std::string_view) -> Expected<HttpResponse> { return answer(200, "[1]"); });
   EXPECT_FALSE(array_api.get_object("/x").ok());
@@ -109,7 +109,7 @@ TEST(DaemonApi, TransportFailurePassesThrough) {
   });
   auto r = api.get_object("/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
 }
 
 }  // namespace

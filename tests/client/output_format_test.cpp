@@ -106,21 +106,21 @@ TEST(ValidateEnv, RefusesBadNamesAndNulWithoutEchoingValues) {
   for (const char* bad : {"", "1A", "A-B", "A B", "A;rm", "A=B"}) {
     auto r = validate_env({{bad, "v"}});
     ASSERT_FALSE(r.ok()) << bad;
-    EXPECT_EQ(r.failure().exit, Exit::failure);
+    EXPECT_EQ(r.error().exit, Exit::failure);
   }
   auto r = validate_env({{"TOKEN", std::string("sec\0ret", 7)}});
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().message.find("sec"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("sec"), std::string::npos);
 }
 
 TEST(EnvFromObject, KeepsOrderAndWritesOutScalars) {
   auto r = env_from_object(json::parse(R"({"B":"2","A":"1","PORT":8765,"ON":true})").as_object(),
                            "sdk-env");
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, (EnvVars{{"B", "2"}, {"A", "1"}, {"PORT", "8765"}, {"ON", "true"}}));
   auto bad = env_from_object(json::parse(R"({"A":{"x":1}})").as_object(), "sdk-env");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.failure().message.find("\"A\""), std::string::npos);
+  EXPECT_NE(bad.error().message.find("\"A\""), std::string::npos);
   EXPECT_FALSE(env_from_object(json::parse(R"({"bad name":"x"})").as_object(), "x").ok());
 }
 
@@ -176,8 +176,8 @@ TEST(FormatHeaders, RefusesLineBreaksAndBadNamesWithoutEchoingValues) {
       format_headers(json::parse(R"({"Authorization":"Bearer secret\r\nX-Evil: 1"})").as_object(),
                      HeaderFormat::http);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().message.find("secret"), std::string::npos);
-  EXPECT_NE(r.failure().message.find("line break"), std::string::npos);
+  EXPECT_EQ(r.error().message.find("secret"), std::string::npos);
+  EXPECT_NE(r.error().message.find("line break"), std::string::npos);
   EXPECT_FALSE(
       format_headers(json::parse(R"({"Bad Name":"x"})").as_object(), HeaderFormat::curl).ok());
   EXPECT_FALSE(format_headers(json::parse(R"({"X-N":5})").as_object(), HeaderFormat::curl).ok());

@@ -83,7 +83,7 @@ TEST(HttpGet, ReadsAContentLengthAnswer) {
   server.serve({"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n",
                 R"({"status":"ok"})"});
   auto r = http_get(server.path(), "/healthz");
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->header("content-type"), "application/json");
   EXPECT_EQ(r->body, R"({"status":"ok"})");
@@ -104,7 +104,7 @@ TEST(HttpGet, ReadsAChunkedAnswerInPieces) {
   server.serve({"HTTP/1.1 429 Too Many Requests\r\nTransfer-Encoding: chunked\r\n\r\n",
                 "4\r\n{\"a\"", "\r\n", "3\r\n:1}\r\n", "0\r\n\r\n"});
   auto r = http_get(server.path(), "/v1/workspaces/prod/pat");
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 429);
   EXPECT_EQ(r->body, R"({"a":1})");
 }
@@ -113,7 +113,7 @@ TEST(HttpGet, ReadsToCloseWithoutFraming) {
   CannedServer server;
   server.serve({"HTTP/1.1 500 Internal Server Error\r\n\r\n", "oops"});
   auto r = http_get(server.path(), "/v1/status");
-  ASSERT_TRUE(r.ok()) << r.failure().message;
+  ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 500);
   EXPECT_EQ(r->body, "oops");
 }
@@ -121,8 +121,8 @@ TEST(HttpGet, ReadsToCloseWithoutFraming) {
 TEST(HttpGet, MissingSocketIsUnreachable) {
   auto r = http_get("/nonexistent/dbxcred-test/dbxcred.sock", "/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
-  EXPECT_EQ(r.failure().message,
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
+  EXPECT_EQ(r.error().message,
             "cannot reach dbxcredd at /nonexistent/dbxcred-test/dbxcred.sock: No such file or "
             "directory; is the service running? (systemctl status dbxcredd)");
 }
@@ -132,8 +132,8 @@ TEST(HttpGet, RefusedIsUnreachable) {
   server.stop_listening();
   auto r = http_get(server.path(), "/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
-  EXPECT_NE(r.failure().message.find("Connection refused"), std::string::npos);
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
+  EXPECT_NE(r.error().message.find("Connection refused"), std::string::npos);
 }
 
 TEST(HttpGet, ClosedWithoutAnswerIsUnreachable) {
@@ -141,10 +141,10 @@ TEST(HttpGet, ClosedWithoutAnswerIsUnreachable) {
   server.serve({});
   auto r = http_get(server.path(), "/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
-  EXPECT_NE(r.failure().message.find(": the connection closed without an answer; "),
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
+  EXPECT_NE(r.error().message.find(": the connection closed without an answer; "),
             std::string::npos)
-      << r.failure().message;
+      << r.error().message;
 }
 
 TEST(HttpGet, TimeoutIsUnreachable) {
@@ -152,9 +152,9 @@ TEST(HttpGet, TimeoutIsUnreachable) {
   server.serve({"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{"}, /*hold_open=*/true);
   auto r = http_get(server.path(), "/v1/status", std::chrono::milliseconds(200));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
-  EXPECT_NE(r.failure().message.find("no answer within 1s"), std::string::npos)
-      << r.failure().message;
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
+  EXPECT_NE(r.error().message.find("no answer within 1s"), std::string::npos)
+      << r.error().message;
 }
 
 TEST(HttpGet, GarbageIsAFailureNotUnreachable) {
@@ -162,15 +162,15 @@ TEST(HttpGet, GarbageIsAFailureNotUnreachable) {
   server.serve({"SSH-2.0-OpenSSH_9.2\r\n"}, /*hold_open=*/true);
   auto r = http_get(server.path(), "/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::failure);
-  EXPECT_NE(r.failure().message.find("malformed answer"), std::string::npos);
+  EXPECT_EQ(r.error().exit, Exit::failure);
+  EXPECT_NE(r.error().message.find("malformed answer"), std::string::npos);
 }
 
 TEST(HttpGet, OverlongPathIsUnreachable) {
   auto r = http_get("/tmp/" + std::string(200, 'x'), "/v1/status");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure().exit, Exit::unreachable);
-  EXPECT_NE(r.failure().message.find("longer than 107 bytes"), std::string::npos);
+  EXPECT_EQ(r.error().exit, Exit::unreachable);
+  EXPECT_NE(r.error().message.find("longer than 107 bytes"), std::string::npos);
 }
 
 }  // namespace

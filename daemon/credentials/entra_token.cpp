@@ -4,30 +4,17 @@
 #include <charconv>
 #include <optional>
 
+#include "common/encoding.h"
+
 namespace dbx {
 
 namespace json = boost::json;
 
 namespace {
 
-// Upstreams send numbers as JSON numbers or as strings ("3599"); accept both, nothing else.
 std::optional<std::int64_t> as_int(const json::value* v) {
   if (v == nullptr) return std::nullopt;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-    return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) {
-    double d = v->as_double();
-    if (d >= -1e15 && d <= 1e15) return static_cast<std::int64_t>(d);
-    return std::nullopt;
-  }
-  if (v->is_string()) {
-    const auto& s = v->as_string();
-    std::int64_t out = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc() && p == s.data() + s.size()) return out;
-  }
-  return std::nullopt;
+  return lenient_int(*v);
 }
 
 std::string first_line(std::string_view s) {
@@ -101,35 +88,17 @@ Error token_endpoint_error(const HttpResponse& response, std::string_view what) 
       ErrorCode::upstream_unavailable,
       std::string(what) + " failed with HTTP " + std::to_string(response.status) + ": " + detail);
   e.upstream_status = response.status;
-  if (auto ra = response.header("Retry-After")) {
-    std::int64_t secs = 0;
-    auto [p, errc] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
-    if (errc == std::errc() && secs >= 0) {
-      // Retry-After in seconds is what Entra ID, IMDS and Databricks send; cap absurd values at an
-      // hour.
-      e.retry_after = Seconds(std::min<std::int64_t>(secs, 3600));
-    }
-  }
+  e.retry_after = response.retry_after();
   return e;
 }
 
 std::string form_encode(const std::vector<std::pair<std::string, std::string>>& fields) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (const auto& [k, v] : fields) {
     if (!out.empty()) out += '&';
-    for (const std::string* s : {&k, &v}) {
-      for (unsigned char c : *s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-          out += static_cast<char>(c);
-        } else {
-          out += '%';
-          out += kHex[c >> 4];
-          out += kHex[c & 0xf];
-        }
-      }
-      if (s == &k) out += '=';
-    }
+    out += percent_encode(k, "-_.~");
+    out += '=';
+    out += percent_encode(v, "-_.~");
   }
   return out;
 }

@@ -71,11 +71,7 @@ std::optional<ErrorBody> parse_error_body(std::string_view body) {
 }
 
 std::optional<Seconds> parse_retry_after(const HttpResponse& r) {
-  auto h = r.header("Retry-After");
-  if (!h || h->empty() || h->size() > 9) return std::nullopt;
-  for (char c : *h)
-    if (!std::isdigit(static_cast<unsigned char>(c))) return std::nullopt;
-  return Seconds(std::stoll(*h));
+  return r.retry_after();
 }
 
 bool has_error_code(const HttpResponse& r, std::string_view code) {

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "common/encoding.h"
 #include "daemon/databricks/databricks_errors.h"
 
 namespace dbx {
@@ -18,28 +19,6 @@ bool is_2xx(int status) {
   return status >= 200 && status < 300;
 }
 
-// A JSON integer, or a string holding one (Databricks and its gateways are not consistent).
-std::optional<std::int64_t> as_int(const json::value& v) {
-  if (v.is_int64()) return v.as_int64();
-  if (v.is_uint64()) {
-    if (v.as_uint64() > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-    return static_cast<std::int64_t>(v.as_uint64());
-  }
-  if (v.is_double()) {
-    const double d = v.as_double();
-    if (d != static_cast<double>(static_cast<std::int64_t>(d))) return std::nullopt;
-    return static_cast<std::int64_t>(d);
-  }
-  if (v.is_string()) {
-    const auto s = v.as_string();
-    std::int64_t out = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
-    return out;
-  }
-  return std::nullopt;
-}
-
 TimePoint from_ms(std::int64_t ms) {
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(Millis(ms)));
 }
@@ -52,7 +31,7 @@ std::optional<std::string> parse_info(const json::value& v, PatInfo& out) {
   if (!id) return "token_info without token_id";
   if (id->is_string() && !id->as_string().empty())
     out.token_id = std::string(id->as_string());
-  else if (auto n = as_int(*id); n && !id->is_string())
+  else if (auto n = lenient_int(*id); n && !id->is_string())
     out.token_id = std::to_string(*n);
   else
     return "token_info with a bad token_id";
@@ -61,11 +40,11 @@ std::optional<std::string> parse_info(const json::value& v, PatInfo& out) {
     out.comment = std::string(c->as_string());
   }
   const auto* created = o.if_contains("creation_time");
-  auto created_ms = created ? as_int(*created) : std::nullopt;
+  auto created_ms = created ? lenient_int(*created) : std::nullopt;
   if (!created_ms || *created_ms < 0) return "token_info with a bad creation_time";
   out.created = from_ms(*created_ms);
   const auto* expiry = o.if_contains("expiry_time");
-  auto expiry_ms = expiry ? as_int(*expiry) : std::nullopt;
+  auto expiry_ms = expiry ? lenient_int(*expiry) : std::nullopt;
   if (!expiry_ms || *expiry_ms < -1) return "token_info with a bad expiry_time";
   if (*expiry_ms == -1)
     out.expires.reset();  // never expires

@@ -5,27 +5,14 @@
 #include <map>
 
 #include "common/duration.h"
+#include "common/encoding.h"
 
 namespace dbx::pat {
 namespace {
 
-constexpr char kHex[] = "0123456789ABCDEF";
-
 // Leaves [A-Za-z0-9._-] as is; everything else (':' and '%' above all) becomes %XX.
 std::string encode_field(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '.' || c == '_' || c == '-';
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
+  return percent_encode(s, "._-");
 }
 
 int hex_value(char c) {

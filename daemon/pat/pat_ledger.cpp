@@ -11,6 +11,8 @@
 #include <cstring>
 #include <set>
 
+#include "common/encoding.h"
+
 namespace dbx {
 namespace json = boost::json;
 namespace {
@@ -98,13 +100,6 @@ std::string serialize(const std::string& workspace, const std::vector<pat::PatRe
   return json::serialize(root) + "\n";
 }
 
-std::optional<std::int64_t> as_int(const json::value& v) {
-  if (v.is_int64()) return v.as_int64();
-  if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX))
-    return static_cast<std::int64_t>(v.as_uint64());
-  return std::nullopt;
-}
-
 // Returns the problem ("entries[2].nonce: expected 32 hex digits"), or nullopt.
 std::optional<std::string> parse_records(const std::string& text, const std::string& workspace,
                                          std::vector<pat::PatRecord>& out) {
@@ -114,7 +109,7 @@ std::optional<std::string> parse_records(const std::string& text, const std::str
   if (!root.is_object()) return "expected a JSON object";
   const auto& obj = root.as_object();
   const auto* version = obj.if_contains("version");
-  if (!version || as_int(*version) != 1) return "version: expected 1";
+  if (!version || lenient_int(*version) != 1) return "version: expected 1";
   const auto* ws = obj.if_contains("workspace");
   if (!ws || !ws->is_string() || ws->as_string() != workspace)
     return "workspace: expected \"" + workspace + "\"";
@@ -146,12 +141,12 @@ std::optional<std::string> parse_records(const std::string& text, const std::str
       return at + ".token_id: an intent has no token id";
     }
     const auto* created = e.if_contains("created_ms");
-    if (!created || !as_int(*created)) return at + ".created_ms: expected an integer";
-    r.created = from_ms(*as_int(*created));
+    if (!created || !lenient_int(*created)) return at + ".created_ms: expected an integer";
+    r.created = from_ms(*lenient_int(*created));
     const auto* expires = e.if_contains("expires_ms");
     if (expires && !expires->is_null()) {
-      if (!as_int(*expires)) return at + ".expires_ms: expected an integer or null";
-      r.expires = from_ms(*as_int(*expires));
+      if (!lenient_int(*expires)) return at + ".expires_ms: expected an integer or null";
+      r.expires = from_ms(*lenient_int(*expires));
     }
     out.push_back(std::move(r));
   }
@@ -166,20 +161,8 @@ PatLedger::PatLedger(std::string state_dir, std::string workspace)
 }
 
 std::string PatLedger::file_name(const std::string& workspace) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (std::size_t i = 0; i < workspace.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(workspace[i]);
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                       c == '_' || c == '-' || (c == '.' && i > 0);
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
+  std::string out = percent_encode(workspace, "._-");
+  if (!out.empty() && out[0] == '.') out.replace(0, 1, "%2E");  // never a hidden file or ".."
   return out + ".json";
 }
 

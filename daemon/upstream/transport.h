@@ -33,6 +33,9 @@ struct HttpResponse {
   std::string body;
   // Case-insensitive header lookup.
   std::optional<std::string> header(std::string_view name) const;
+  // Retry-After in integer seconds (what Entra ID, IMDS and Databricks send), capped at an hour;
+  // nullopt when absent or in the HTTP-date form.
+  std::optional<Seconds> retry_after() const;
 };
 
 // The error side means no HTTP answer arrived (DNS, connect, TLS, timeout, oversize body);

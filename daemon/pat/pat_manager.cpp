@@ -364,12 +364,18 @@ void PatManager::reconcile() {
 
 void PatManager::on_listed(Result<std::vector<PatInfo>> r) {
   listing_ = false;
-  schedule_reconcile(pat::kReconcileInterval);
   if (!r) {
     last_error_ = r.error();
-    spdlog::warn("pat {}: reconcile: token/list failed: {}", workspace_, r.error().message);
+    // Soon again, not in kReconcileInterval: an intent whose create has an unknown outcome counts
+    // against max_active until a list settles it.
+    Seconds retry = pat::kRetryAfterFailure;
+    if (r.error().retry_after) retry = std::max(retry, *r.error().retry_after);
+    schedule_reconcile(retry);
+    spdlog::warn("pat {}: reconcile: token/list failed: {}; retrying in {}s", workspace_,
+                 r.error().message, retry.count());
     return;
   }
+  schedule_reconcile(pat::kReconcileInterval);
   std::set<std::string> protect = std::move(finished_during_list_);
   finished_during_list_.clear();
   if (inflight_nonce_) protect.insert(*inflight_nonce_);

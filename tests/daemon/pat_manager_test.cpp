@@ -134,6 +134,19 @@ TEST_F(PatManagerTest, FirstGetMintsOnceWithOurCommentAndRecordsTheId) {
   expect_consistent();
 }
 
+TEST_F(PatManagerTest, AFailedReconcileIsRetriedSoonNotInTenMinutes) {
+  api_.fail_next_list = make_error(ErrorCode::upstream_unavailable, "token/list: HTTP 503");
+  boot();
+  EXPECT_EQ(api_.list_calls, 1);
+  rt_.advance(pat::kRetryAfterFailure - Seconds(1));
+  EXPECT_EQ(api_.list_calls, 1);
+  rt_.advance(Seconds(1));
+  EXPECT_EQ(api_.list_calls, 2);
+  // Once a list succeeds, the regular interval applies again.
+  rt_.advance(pat::kRetryAfterFailure);
+  EXPECT_EQ(api_.list_calls, 2);
+}
+
 TEST_F(PatManagerTest, FiftyConcurrentGetsCauseOneCreate) {
   boot();
   api_.hold_creates = true;

@@ -247,10 +247,11 @@ kill "$daemon"
 wait "$daemon" 2>/dev/null || true
 
 # ---- 5. upstream economy + RSS after rotations ----------------------------------------------------
-# Scaled lifetimes: AAD tokens live 60 s (refreshed at TTL/2), PATs 2m rotated with 1m50s left, i.e.
-# a new PAT every 10 s, where the default policy (1h, rotate_before 20m) makes one every 40 min.
-aad_ttl=60
-log "5. upstream economy over ${ECON_SECONDS}s (AAD lifetime ${aad_ttl}s, a PAT every 10 s)"
+# Scaled lifetimes: AAD tokens live 90 s (refreshed at TTL/2), PATs 2m with rotate_before 1m50s,
+# which the PAT manager caps at half the lifetime: a new PAT every 60 s, where the default policy
+# (1h, rotate_before 20m) makes one every 40 min — 120 s here simulate 80 min of rotations.
+aad_ttl=90
+log "5. upstream economy over ${ECON_SECONDS}s (AAD lifetime ${aad_ttl}s, a PAT every 60 s)"
 ctl -X POST "$url/_emulator/settings" -d "{\"aad_token_lifetime\":$aad_ttl}" >/dev/null
 sock2=$work/run2/dbxcred.sock
 write_config "$work/config2.json" "$sock2" "$work/state2" \
@@ -259,7 +260,7 @@ write_config "$work/config2.json" "$sock2" "$work/state2" \
 daemon2=$!
 pids+=($daemon2)
 wait_socket "$sock2"
-"${as_client[@]}" "$bin/client/dbxcred" --socket "$sock2" -w bench pat --min-valid 60s >/dev/null
+"${as_client[@]}" "$bin/client/dbxcred" --socket "$sock2" -w bench pat --min-valid 40s >/dev/null
 sleep 1
 read -r rss2_start _ < <(proc_stat "$daemon2")
 ctl -X DELETE "$url/_emulator/counters" >/dev/null
@@ -268,7 +269,7 @@ sleep "$ECON_SECONDS"
 counters=$(ctl "$url/_emulator/counters" | python3 -c 'import json,sys; c=json.load(sys.stdin); c.pop("times",None); print(json.dumps(c))')
 t1=$(date +%s.%N)
 read -r rss2_end _ < <(proc_stat "$daemon2")
-result "{\"kind\":\"economy\",\"seconds\":$(python3 -c "print(round($t1-$t0,3))"),\"aad_ttl\":$aad_ttl,\"pat_every\":10,\"counters\":$counters}"
+result "{\"kind\":\"economy\",\"seconds\":$(python3 -c "print(round($t1-$t0,3))"),\"aad_ttl\":$aad_ttl,\"pat_every\":60,\"counters\":$counters}"
 result "{\"kind\":\"rss\",\"when\":\"rotations_start\",\"kib\":$rss2_start}"
 result "{\"kind\":\"rss\",\"when\":\"rotations_end\",\"kib\":$rss2_end,\"seconds\":$ECON_SECONDS}"
 

@@ -280,10 +280,17 @@ int run_ready(const Options& o) {
   const auto t0 = Clock::now();
   pid_t pid = spawn(o.command, false);
   double ready_ms = -1;
+  double answer_ms = -1;
   while (ns_since(t0) < 10'000'000'000ULL) {
     int fd = connect_unix(o.socket, false);
     if (fd >= 0) {
       ready_ms = static_cast<double>(ns_since(t0)) / 1e6;
+      // Then the first answer (GET /healthz), which waits for the server's start-up to finish.
+      constexpr std::string_view kHealth = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+      char buf[512];
+      if (::write(fd, kHealth.data(), kHealth.size()) == static_cast<ssize_t>(kHealth.size()) &&
+          ::read(fd, buf, sizeof buf) > 0)
+        answer_ms = static_cast<double>(ns_since(t0)) / 1e6;
       ::close(fd);
       break;
     }
@@ -295,7 +302,7 @@ int run_ready(const Options& o) {
   int st = 0;
   ::waitpid(pid, &st, 0);
   if (ready_ms < 0) die("socket not ready within 10 s");
-  std::printf("{\"ready_ms\":%.3f}\n", ready_ms);
+  std::printf("{\"ready_ms\":%.3f,\"first_answer_ms\":%.3f}\n", ready_ms, answer_ms);
   return 0;
 }
 

@@ -84,9 +84,10 @@ summary["targets"].append(("idle CPU < 10 ms per minute",
 
 # 4. socket ready.
 ready = med([r["ready_ms"] for r in kind("ready")])
-summary["ready_ms"] = ready
-summary["targets"].append(("socket ready ≤ 50 ms after exec", f"{ready:.1f} ms (median)",
-                           ready <= 50))
+first = med([r.get("first_answer_ms", float("nan")) for r in kind("ready")])
+summary["ready_ms"], summary["first_answer_ms"] = ready, first
+summary["targets"].append(("socket ready ≤ 50 ms after exec",
+                           f"{ready:.1f} ms (median; first answer {first:.1f} ms)", ready <= 50))
 
 # 5. upstream economy. Minimum: a PAT per (lifetime - rotate_before); an AAD token per TTL/2 (the
 # refresh rule min(TTL/2, 20 min) for tokens under 40 min; the strict floor, one per TTL, too).

@@ -8,6 +8,7 @@ set ylabel "latency (µs, log scale)"
 set logscale y
 set logscale x 2
 set xtics (1, 8, 64)
+set xrange [0.8:80]
 set key top left
 set grid ytics
 plot data using 1:2 with linespoints lw 2 pt 7 lc rgb "#1f77b4" title "dbxcredd p50", \

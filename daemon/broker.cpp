@@ -183,6 +183,13 @@ std::string Broker::host_of(const WorkspaceConfig& ws) const {
   return *it->second.host;
 }
 
+std::string_view Broker::host_view(const WorkspaceConfig& ws) const {
+  if (ws.host) return *ws.host;
+  auto it = host_lookups_.find(ws.name);
+  if (it == host_lookups_.end() || !it->second.host) return {};
+  return *it->second.host;
+}
+
 void Broker::with_host(const WorkspaceConfig& ws, std::function<void(Result<std::string>)> done) {
   if (ws.host) return done(*ws.host);
   auto it = host_lookups_.find(ws.name);
@@ -337,6 +344,12 @@ void Broker::pat(const WorkspaceConfig& ws, Seconds min_valid,
                            "PATs are turned off for workspace " + ws.name +
                                " (\"pat\": false); use `dbxcred aad` or `dbxcred headers`"));
   it->second->pats->get(min_valid, std::move(done));
+}
+
+std::optional<ServedPatView> Broker::peek_pat(const WorkspaceConfig& ws, Seconds min_valid) const {
+  auto it = workspaces_.find(ws.name);
+  if (it == workspaces_.end()) return std::nullopt;
+  return it->second->pats->peek(min_valid);
 }
 
 std::optional<PatStatus> Broker::pat_status(const std::string& workspace) const {

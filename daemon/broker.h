@@ -61,6 +61,11 @@ class Broker : public std::enable_shared_from_this<Broker> {
   void aad(const WorkspaceConfig& ws, Seconds min_valid, TokenCallback done);
   void headers(const WorkspaceConfig& ws, Seconds min_valid,
                std::function<void(Result<WorkspaceHeaders>)> done);
+  // The workspace's current PAT when it serves `min_valid` now (PatManager::peek), else nullopt.
+  std::optional<ServedPatView> peek_pat(const WorkspaceConfig& ws, Seconds min_valid) const;
+  // host_of() without the copy: a view into the config or the ARM lookup, valid until the loop
+  // runs again.
+  std::string_view host_view(const WorkspaceConfig& ws) const;
   // A PAT of the workspace (bad_request when the workspace has "pat": false).
   void pat(const WorkspaceConfig& ws, Seconds min_valid,
            std::function<void(Result<ServedPat>)> done);

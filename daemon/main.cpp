@@ -90,6 +90,22 @@ int main(int argc, char** argv) {
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   dbx::setup_logging(config->log.level, config->log.format);
 
+  // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their
+  // requests wait in the backlog until the loop runs (docs/BENCHMARKS.md, "socket ready").
+  int fd = -1;
+  if (auto activated = dbx::systemd_listen_fd()) {
+    fd = *activated;
+    spdlog::info("using the socket passed by systemd");
+  } else {
+    auto listening = dbx::open_listening_socket(config->socket);
+    if (!listening) {
+      spdlog::error("{}", listening.error().message);
+      std::fprintf(stderr, "dbxcredd: %s\n", listening.error().message.c_str());
+      return 1;
+    }
+    fd = *listening;
+  }
+
   boost::asio::io_context io(1);
   dbx::AsioRuntime runtime(io);
   auto transport_options = dbx::HttpsTransport::Options::from_environment();
@@ -124,19 +140,6 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  int fd = -1;
-  if (auto activated = dbx::systemd_listen_fd()) {
-    fd = *activated;
-    spdlog::info("using the socket passed by systemd");
-  } else {
-    auto listening = dbx::open_listening_socket(config->socket);
-    if (!listening) {
-      spdlog::error("{}", listening.error().message);
-      std::fprintf(stderr, "dbxcredd: %s\n", listening.error().message.c_str());
-      return 1;
-    }
-    fd = *listening;
-  }
   server.serve(fd);
   broker->start();
   spdlog::info("dbxcredd {} serving {} workspace(s) on {}", DBXCRED_VERSION,

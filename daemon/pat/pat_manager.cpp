@@ -149,6 +149,13 @@ void PatManager::get(Seconds min_valid, Callback done) {
   if (!minting_) begin_mint();
 }
 
+std::optional<ServedPatView> PatManager::peek(Seconds min_valid) const {
+  if (stopped_ || !policy_.enabled || !current_) return std::nullopt;
+  if (!pat::satisfies(rt_.now(), current_->expires, min_valid)) return std::nullopt;
+  if (!pat::lifetime_to_request(policy_, min_valid)) return std::nullopt;
+  return ServedPatView{current_->value, current_->token_id, current_->expires};
+}
+
 Error PatManager::quota_error(Seconds min_valid) const {
   std::string msg = "workspace '" + workspace_ +
                     "': " + std::to_string(pat::active_count(rt_.now(), ledger_.records())) +

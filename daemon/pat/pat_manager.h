@@ -21,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config.h"
@@ -34,6 +35,14 @@ namespace dbx {
 struct ServedPat {
   std::string token;  // the dapi… value: hand to the client, never log
   std::string token_id;
+  TimePoint expires_at;
+};
+
+// The PAT being served, as PatManager::peek() shows it: views into the manager, valid until the
+// loop runs again.
+struct ServedPatView {
+  std::string_view token;
+  std::string_view token_id;
   TimePoint expires_at;
 };
 
@@ -75,6 +84,11 @@ class PatManager {
   // in flight wait for it, at most `deadline`. `done` is always called later on the loop, never
   // inline.
   void get(Seconds min_valid, Callback done);
+
+  // The cache-hit path: what get() would answer when the current PAT serves `min_valid` now, but
+  // inline, with no copy, post or allocation. nullopt whenever get() has something else to do
+  // (mint, wait, report an error).
+  std::optional<ServedPatView> peek(Seconds min_valid) const;
 
   PatStatus status() const;
 

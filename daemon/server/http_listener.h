@@ -10,10 +10,12 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <set>
+#include <string>
 
 #include "daemon/server/router.h"
 #include "daemon/server/server_limits.h"
@@ -37,6 +39,25 @@ inline http::response<http::string_body> make_response(ApiResponse r, bool keep_
   res.body() = std::move(r.body);
   res.prepare_payload();
   return res;
+}
+
+// The same answer as make_response(), serialized by hand into `out` (reused across a
+// connection's requests, so no allocation once it is large enough) and sent as one buffer: Beast's
+// serializer walks a buffers_cat view per field, a third of the CPU of a cache hit
+// (docs/BENCHMARKS.md).
+inline void serialize_response(const ApiResponse& r, bool keep_alive, std::string& out) {
+  const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
+  char length[24];
+  const auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
+  (void)ec;  // 24 digits hold any size_t
+  out.clear();
+  out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
+  out.append(reason.data(), reason.size());
+  out.append("\r\nContent-Type: ").append(r.content_type);
+  out.append("\r\nCache-Control: no-store");
+  if (!keep_alive) out.append("\r\nConnection: close");
+  out.append("\r\nContent-Length: ").append(length, end).append("\r\n\r\n");
+  out.append(r.body);
 }
 }  // namespace http_listener
 
@@ -111,12 +132,15 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
     });
     slot->sync = false;
     if (slot->response) co_return std::move(*slot->response);
+    // The initiation captures a plain pointer (the frame's `slot` outlives the co_await): GCC 12
+    // destroys temporaries of a co_await expression twice, and a shared_ptr captured there was
+    // released twice — heap corruption under keep-alive load (found by the benchmark, valgrind).
     co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ApiResponse)>(
-        [slot, this](auto handler) {
+        [s = slot.get(), this](auto handler) {
           auto h = std::make_shared<decltype(handler)>(std::move(handler));
           // Resume the session from the loop, never from inside the engine's callback: resuming
           // a coroutine in the middle of another handler corrupts Asio's coroutine stack.
-          slot->later = [h, this](ApiResponse r) {
+          s->later = [h, this](ApiResponse r) {
             asio::post(io_, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
           };
         },
@@ -132,6 +156,7 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
     const std::optional<Dispatch> dispatch = on_connect_(raw);
     beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(raw));
     beast::flat_buffer buffer;
+    std::string out;  // the serialized answer, reused
     boost::system::error_code ec;
     while (dispatch && !stopping_) {
       http::request_parser<http::string_body> parser;
@@ -165,9 +190,9 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
       const bool keep_alive = req.keep_alive();
       ApiResponse r = co_await route(*dispatch, req);
       stream.expires_after(std::chrono::seconds(30));
-      co_await http::async_write(
-          stream, http_listener::make_response(std::move(r), keep_alive && !stopping_),
-          asio::redirect_error(asio::use_awaitable, ec));
+      http_listener::serialize_response(r, keep_alive && !stopping_, out);
+      co_await asio::async_write(stream, asio::buffer(out),
+                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec || !keep_alive) break;
     }
     stream.socket().shutdown(Socket::shutdown_both, ec);

@@ -40,6 +40,24 @@ PeerIdentity resolve_peer(uid_t uid, gid_t gid, pid_t pid) {
   return p;
 }
 
+namespace {
+
+// The gid of group `name`, from the connection's memo or, the first time, from NSS.
+std::optional<gid_t> group_gid(const PeerIdentity& peer, const std::string& name) {
+  for (const auto& [known, gid] : peer.resolved_groups)
+    if (known == name) return gid;
+  std::optional<gid_t> gid;
+  std::vector<char> buf(16384);
+  struct group gr {};
+  struct group* found = nullptr;
+  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr)
+    gid = gr.gr_gid;
+  peer.resolved_groups.emplace_back(name, gid);
+  return gid;
+}
+
+}  // namespace
+
 bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer) {
   if (!allow || peer.uid == 0) return true;
   if (std::find(allow->uids.begin(), allow->uids.end(), peer.uid) != allow->uids.end()) return true;
@@ -47,11 +65,8 @@ bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer)
       std::find(allow->users.begin(), allow->users.end(), peer.user) != allow->users.end())
     return true;
   for (const auto& name : allow->groups) {
-    std::vector<char> buf(16384);
-    struct group gr {};
-    struct group* found = nullptr;
-    if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
-        std::find(peer.groups.begin(), peer.groups.end(), gr.gr_gid) != peer.groups.end())
+    const std::optional<gid_t> gid = group_gid(peer, name);
+    if (gid && std::find(peer.groups.begin(), peer.groups.end(), *gid) != peer.groups.end())
       return true;
   }
   return false;

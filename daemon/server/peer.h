@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/config.h"
@@ -18,6 +19,12 @@ struct PeerIdentity {
   pid_t pid = 0;
   std::string user;           // "" when the uid has no passwd entry
   std::vector<gid_t> groups;  // primary and supplementary
+  // The `allow` lists' group names this connection has been checked against, resolved to gids
+  // (nullopt: no such group). is_allowed() fills it, so only a connection's first request makes
+  // NSS calls (getgrnam_r reads /etc/group every time). A group renumbered while the connection is
+  // open applies from its next connection, as do the peer's own groups, read at connect time.
+  // Mutable: a memo of a const identity; each connection owns its copy, on the loop thread.
+  mutable std::vector<std::pair<std::string, std::optional<gid_t>>> resolved_groups;
 };
 
 // Reads SO_PEERCRED of a connected AF_UNIX socket and resolves the name and groups.

@@ -77,6 +77,8 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   const auto q = target.find('?');
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+  auto broker = broker_();
+  if (request.method == "GET" && answer_cached_pat(*broker, path, query, peer, done)) return;
   auto counted = [this, label = endpoint_label(path), done = std::move(done)](ApiResponse r) {
     ++counters_.by_endpoint_status[{label, r.status}];
     done(std::move(r));
@@ -87,7 +89,6 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     r.status = 405;
     return counted(std::move(r));
   }
-  auto broker = broker_();
   if (path == "/healthz") return counted(json_response(200, json::object{{"status", "ok"}}));
   if (path == "/v1/status") return counted(ApiResponse{200, status_json(*broker)});
   if (path == "/metrics")
@@ -116,6 +117,45 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   }
   counted(error_response(
       make_error(ErrorCode::not_found, "no such path: " + std::string(path.substr(0, 200)))));
+}
+
+bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std::string_view query,
+                               const PeerIdentity& peer,
+                               const std::function<void(ApiResponse)>& done) {
+  constexpr std::string_view kWs = "/v1/workspaces/";
+  constexpr std::string_view kPat = "/pat";
+  if (path.size() <= kWs.size() + kPat.size() || !path.starts_with(kWs) || !path.ends_with(kPat))
+    return false;
+  const std::string_view name = path.substr(kWs.size(), path.size() - kWs.size() - kPat.size());
+  // Anything unusual (bad name, unknown workspace, denied, bad min_valid, no PAT at hand) takes the
+  // full path, which answers and logs it.
+  if (!is_plain_name(name)) return false;
+  const WorkspaceConfig* ws = broker.find_workspace(name);
+  if (ws == nullptr || !is_allowed(ws->allow, peer)) return false;
+  const auto min_valid = min_valid_from(query);
+  if (!min_valid) return false;
+  const auto pat = broker.peek_pat(*ws, *min_valid);
+  if (!pat) return false;
+  const std::string_view host = broker.host_view(*ws);
+  auto it = pat_bodies_.find(ws->name);
+  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name, PatBody{}).first;
+  PatBody& cached = it->second;
+  if (cached.token_id != pat->token_id || cached.expires_at != pat->expires_at ||
+      cached.host != host) {
+    cached.token_id = pat->token_id;
+    cached.expires_at = pat->expires_at;
+    cached.host = host;
+    cached.body = json_response(200, json::object{{"token", pat->token},
+                                                  {"token_id", pat->token_id},
+                                                  {"expires_at", to_unix_seconds(pat->expires_at)},
+                                                  {"host", host}})
+                      .body;
+  }
+  if (pat_hits_ == nullptr)
+    pat_hits_ = &counters_.by_endpoint_status[{"/v1/workspaces/{ws}/pat", 200}];
+  ++*pat_hits_;
+  done(ApiResponse{200, cached.body});
+  return true;
 }
 
 void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,

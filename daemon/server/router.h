@@ -61,6 +61,10 @@ class Router {
   void workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
                       std::string_view action, std::string_view query, const PeerIdentity& peer,
                       std::function<void(ApiResponse)> done);
+  // The cache-hit path of GET /v1/workspaces/{ws}/pat: answers inline from a body serialized once
+  // per PAT and returns true, or returns false (having done nothing) for the full path to run.
+  bool answer_cached_pat(const Broker& broker, std::string_view path, std::string_view query,
+                         const PeerIdentity& peer, const std::function<void(ApiResponse)>& done);
   std::string status_json(const Broker& broker) const;
   std::string metrics_text(const Broker& broker) const;
 
@@ -68,6 +72,16 @@ class Router {
   std::function<std::shared_ptr<Broker>()> broker_;
   TimePoint started_at_;
   RequestCounters counters_;
+  // The PAT answer of each workspace, serialized when its PAT (or host) changes. Holds the token
+  // like the PatManager does; never logged.
+  struct PatBody {
+    std::string token_id;
+    TimePoint expires_at;
+    std::string host;
+    std::string body;
+  };
+  std::map<std::string, PatBody, std::less<>> pat_bodies_;  // by workspace name
+  std::uint64_t* pat_hits_ = nullptr;  // counters_' entry for cache hits (map nodes do not move)
   std::function<std::shared_ptr<const LoopbackState>()> loopback_;
   const RequestCounters* loopback_requests_ = nullptr;
   const UpstreamMetrics* upstream_metrics_ = nullptr;

@@ -195,6 +195,15 @@ TEST(RouterPatTest, PatRouteServesTheWorkspacesPat) {
   EXPECT_EQ(b.at("token_id"), "tid-1");
   EXPECT_EQ(b.at("host"), "https://adb-1.azuredatabricks.net");
   EXPECT_EQ(b.at("expires_at").as_int64(), to_unix_seconds(rt.now()) + 3600);
+  // A cache hit is answered inline (no post to the loop), with the same bytes as the full path.
+  std::optional<ApiResponse> hit;
+  PeerIdentity peer;
+  peer.uid = 4242;
+  router.handle(ApiRequest{"GET", "/v1/workspaces/open/pat?min_valid=600"}, peer,
+                [&](ApiResponse x) { hit = std::move(x); });
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->status, 200);
+  EXPECT_EQ(hit->body, r.body);
   EXPECT_EQ(get("/v1/workspaces/open/pat").status, 200);
   EXPECT_EQ(creates, 1);
   // Above max_lifetime: 400; PATs off: 400 bad_request naming the way out.

@@ -13,7 +13,7 @@ struct ServerLimits {
   int header_timeout_seconds = 5;             // a started request must arrive this fast
   int idle_timeout_seconds = 60;              // keep-alive connection with no request
   std::size_t max_connections = 4096;         // beyond: 503 and close
-  std::size_t max_connections_per_uid = 256;  // Unix socket: per peer uid (503 beyond)
+  std::size_t max_connections_per_uid = 1024;  // Unix socket: per peer uid (503 beyond)
 };
 
 // The configured caps (config key "limits") over the defaults.

@@ -234,7 +234,7 @@ TEST(ParseConfig, WorkspaceDefaultsAndOptionalParts) {
   EXPECT_EQ(w.allow, std::nullopt);
   EXPECT_EQ(p.config->request_deadline, Seconds(30));
   EXPECT_EQ(p.config->limits.max_connections, 4096u);
-  EXPECT_EQ(p.config->limits.max_connections_per_uid, 256u);
+  EXPECT_EQ(p.config->limits.max_connections_per_uid, 1024u);
 }
 
 TEST(ParseConfig, Limits) {

@@ -27,6 +27,8 @@ std::optional<std::int64_t> as_int(const json::value& v) {
   }
   if (v.is_double()) {
     const double d = v.as_double();
+    // Out of range (or NaN) the cast below is undefined (found by tests/fuzz): refuse first.
+    if (!(d > -9.2e18 && d < 9.2e18)) return std::nullopt;
     if (d != static_cast<double>(static_cast<std::int64_t>(d))) return std::nullopt;
     return static_cast<std::int64_t>(d);
   }
@@ -41,7 +43,7 @@ std::optional<std::int64_t> as_int(const json::value& v) {
 }
 
 TimePoint from_ms(std::int64_t ms) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(Millis(ms)));
+  return from_unix_millis(ms);
 }
 
 // One token_info; returns the problem or fills `out`.

@@ -1,8 +1,15 @@
 // libFuzzer target: ARM's answer to the workspace lookup (GET …/workspaces/W).
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 
 #include "daemon/credentials/arm_lookup.h"
 #include "tests/fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   dbx::fuzz::Input in(data, size);

@@ -1,9 +1,16 @@
 // libFuzzer target: `az account get-access-token` output and az failures (stderr text).
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 
 #include "daemon/credentials/az_cli_output.h"
 #include "daemon/credentials/entra_token.h"
 #include "tests/fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   dbx::fuzz::Input in(data, size);

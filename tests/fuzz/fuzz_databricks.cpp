@@ -1,11 +1,18 @@
 // libFuzzer target: Databricks REST answers — token/create, token/list, token/delete through the
 // real DatabricksTokenApi over a transport that answers with the input — and the error helpers.
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 
 #include "daemon/databricks/databricks_errors.h"
 #include "daemon/databricks/databricks_token_api.h"
 #include "tests/daemon/fake_transport.h"
 #include "tests/fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   dbx::fuzz::Input in(data, size);

@@ -1,9 +1,16 @@
 // libFuzzer target: Entra ID / IMDS token answers (parse_token_answer) and token endpoint errors
 // (token_endpoint_error, which also sees HTML error pages from proxies).
+#include <spdlog/spdlog.h>
+
 #include <cstdint>
 
 #include "daemon/credentials/entra_token.h"
 #include "tests/fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   dbx::fuzz::Input in(data, size);

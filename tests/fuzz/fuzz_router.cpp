@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 
+#include <spdlog/spdlog.h>
+
 #include "daemon/broker.h"
 #include "daemon/server/router.h"
 #include "tests/daemon/fake_runtime.h"
@@ -39,6 +41,11 @@ dbx::Config fuzz_config() {
 
 }  // namespace
 
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  spdlog::set_level(spdlog::level::off);  // the broker logs every token it fetches
+  return 0;
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   dbx::fuzz::Input in(data, size);
   const uid_t uid = (in.byte() & 1) ? 4242 : 1000;
@@ -70,7 +77,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   rt.advance(dbx::Millis(60'000));
   DBX_FUZZ_CHECK(answers == 1);
   DBX_FUZZ_CHECK(out->status >= 200 && out->status <= 599);
-  // The client secret never appears in an answer.
-  DBX_FUZZ_CHECK(out->body.find("s3cret") == std::string::npos);
+  // The client secret never appears in an answer (unless the client sent it: a 404 quotes the
+  // path).
+  if (target.find("s3cret") == std::string::npos)
+    DBX_FUZZ_CHECK(out->body.find("s3cret") == std::string::npos);
   return 0;
 }

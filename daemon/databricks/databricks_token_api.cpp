@@ -33,7 +33,7 @@ std::optional<std::int64_t> as_int(const json::value& v) {
     return static_cast<std::int64_t>(d);
   }
   if (v.is_string()) {
-    const auto s = v.as_string();
+    const auto& s = v.as_string();
     std::int64_t out = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;

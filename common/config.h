@@ -109,6 +109,12 @@ struct ListenConfig {
   std::optional<MetricsListen> metrics;
 };
 
+// Connection caps of the socket and loopback listeners (each listener counts its own).
+struct LimitsConfig {
+  std::size_t max_connections = 4096;         // beyond: 503 and close
+  std::size_t max_connections_per_uid = 1024;  // Unix socket only: per peer uid (503 beyond)
+};
+
 struct Config {
   std::string source_path;  // the file this came from (absolute), for messages
   SocketConfig socket;
@@ -123,6 +129,7 @@ struct Config {
   ListenConfig listen;
   // Tuning knobs beyond SPEC.md (documented in config/): how long a client waits for an upstream.
   Seconds request_deadline{15};
+  LimitsConfig limits;  // optional "limits" key; applies on restart only
 };
 
 struct ConfigProblems {

@@ -104,6 +104,7 @@ class Parser {
         config_.request_deadline = *d;
       }
     }
+    if (const json::object* o = r.object("limits")) parse_limits(*o);
     r.finish();
     return std::move(config_);
   }
@@ -397,6 +398,15 @@ class Parser {
     auto [it, inserted] = ports_.emplace(static_cast<std::uint16_t>(*p), r.path("port"));
     if (!inserted) r.problem("port", std::to_string(*p) + " is also " + it->second);
     return static_cast<std::uint16_t>(*p);
+  }
+
+  void parse_limits(const json::object& o) {
+    ObjectReader r(o, "limits", sink_);
+    if (auto n = r.integer("max_connections", 1, 65536))
+      config_.limits.max_connections = static_cast<std::size_t>(*n);
+    if (auto n = r.integer("max_connections_per_uid", 1, 65536))
+      config_.limits.max_connections_per_uid = static_cast<std::size_t>(*n);
+    r.finish();
   }
 
   void parse_listen(const json::object& o) {

@@ -120,6 +120,8 @@ json::object config_json(const Config& c) {
   o["workspaces"] = std::move(workspaces);
   o["listen"] = listen_json(c.listen);
   o["request_deadline"] = format_duration(c.request_deadline);
+  o["limits"] = json::object{{"max_connections", c.limits.max_connections},
+                             {"max_connections_per_uid", c.limits.max_connections_per_uid}};
   return o;
 }
 

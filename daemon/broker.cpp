@@ -71,7 +71,7 @@ std::shared_ptr<Broker::WorkspaceState> Broker::make_workspace(const WorkspaceCo
   state->owner = std::make_shared<Broker*>(this);
   state->ledger = std::make_unique<PatLedger>(config_.state_dir, ws.name);
   // Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
-  constexpr Seconds kDatabricksCallValidity{60};
+  static constexpr Seconds kDatabricksCallValidity{60};
   // The header provider asks whichever broker is in charge now: after a reload that keeps this
   // workspace, the new broker's (kept or new) token caches serve the calls.
   // The host is asked for after the auth headers, which wait for an ARM lookup.

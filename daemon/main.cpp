@@ -1,5 +1,6 @@
 // dbxcredd: the daemon's entry point — command line, configuration, signals, systemd, the loop.
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -88,6 +89,13 @@ int main(int argc, char** argv) {
 
   // Tokens live in this process's memory: no core dumps, no ptrace by other users.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // Every client connection is a descriptor: allow as many as the hard limit lets us, so that
+  // limits.max_connections (not EMFILE) is what turns clients away.
+  if (struct rlimit nofile{};
+      ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &nofile);
+  }
   dbx::setup_logging(config->log.level, config->log.format);
 
   // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their
@@ -130,8 +138,10 @@ int main(int argc, char** argv) {
   auto broker = std::make_shared<dbx::Broker>(runtime, metered, *config);
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
-  dbx::UnixServer server(io, router);
-  dbx::LoopbackListeners loopback(io, router, [&broker] { return broker; });
+  const dbx::ServerLimits limits = dbx::server_limits(config->limits);
+  dbx::UnixServer server(io, router, limits);
+  dbx::LoopbackListeners loopback(
+      io, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   router.set_upstream_metrics(&upstream_metrics);
   if (auto s = loopback.apply(*config); !s) {
@@ -162,8 +172,10 @@ int main(int argc, char** argv) {
       return;
     }
     if (next->socket.path != config->socket.path || next->socket.mode != config->socket.mode ||
-        next->socket.group != config->socket.group || next->tls_ca_file != config->tls_ca_file)
-      spdlog::warn("reload: socket and tls settings take effect on restart only");
+        next->socket.group != config->socket.group || next->tls_ca_file != config->tls_ca_file ||
+        next->limits.max_connections != config->limits.max_connections ||
+        next->limits.max_connections_per_uid != config->limits.max_connections_per_uid)
+      spdlog::warn("reload: socket, tls and limits settings take effect on restart only");
     spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
     auto replacement = std::make_shared<dbx::Broker>(runtime, metered, *next, broker.get());
     spdlog::info(

@@ -34,7 +34,7 @@ std::optional<TimePoint> local_time_to_instant(int year, int month, int day, int
     if (!best || t < *best) best = t;
   }
   if (!best) return std::nullopt;
-  return Clock::from_time_t(*best);
+  return from_unix_seconds(static_cast<std::int64_t>(*best));  // clamped: year 9999 is valid here
 }
 
 namespace {

@@ -60,7 +60,8 @@ Result<AccessToken> parse_token_answer(std::string_view body, TimePoint received
                       "token answer has neither expires_in nor expires_on");
   }
   if (auto r = as_int(o.if_contains("refresh_in"));
-      r && *r > 0 && received + Seconds(*r) < t.expires_at)
+      // Bounded first: a huge refresh_in overflowed the clock (found by tests/fuzz).
+      r && *r > 0 && Seconds(*r) < kMaxTokenLifetime && received + Seconds(*r) < t.expires_at)
     t.refresh_in = Seconds(*r);
   return t;
 }

@@ -20,7 +20,7 @@ bool is_2xx(int status) {
 }
 
 TimePoint from_ms(std::int64_t ms) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(Millis(ms)));
+  return from_unix_millis(ms);
 }
 
 // One token_info; returns the problem or fills `out`.

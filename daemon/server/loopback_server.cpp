@@ -17,14 +17,15 @@ LoopbackServer::LoopbackServer(asio::io_context& io, std::string config_key, Han
     : impl_(std::make_shared<Impl>()), config_key_(std::move(config_key)) {
   impl_->listener =
       std::make_shared<HttpListener<tcp>>(io, limits, [handler = std::move(handler)](tcp::socket&) {
-        return std::optional<http_listener::Dispatch>(
+        return HttpListener<tcp>::Admission{
             [handler](const http_listener::Request& req, std::function<void(ApiResponse)> done) {
               LoopbackRequest r{req.method_string(), req.target(), {}};
               for (const auto& field : req)
                 r.headers.emplace_back(std::string(field.name_string()),
                                        std::string(field.value()));
               handler(r, std::move(done));
-            });
+            },
+            std::nullopt};
       });
 }
 
@@ -58,8 +59,12 @@ void LoopbackServer::stop() {
 }
 
 LoopbackListeners::LoopbackListeners(asio::io_context& io, Router& router,
-                                     std::function<std::shared_ptr<Broker>()> broker)
-    : io_(io), router_(router), routes_(std::move(broker), [this] { return state_; }) {}
+                                     std::function<std::shared_ptr<Broker>()> broker,
+                                     ServerLimits limits)
+    : io_(io),
+      router_(router),
+      limits_(limits),
+      routes_(std::move(broker), [this] { return state_; }) {}
 
 LoopbackListeners::~LoopbackListeners() {
   stop();
@@ -79,7 +84,7 @@ Status LoopbackListeners::place(std::unique_ptr<LoopbackServer>& slot, std::uint
     slot.reset();
   }
   if (port == 0) return ok_status();
-  auto server = std::make_unique<LoopbackServer>(io_, config_key, std::move(handler));
+  auto server = std::make_unique<LoopbackServer>(io_, config_key, std::move(handler), limits_);
   if (auto s = server->listen(port); !s) return s;
   spdlog::info("{}: listening on 127.0.0.1:{}", config_key, port);
   slot = std::move(server);

@@ -46,7 +46,7 @@ class LoopbackServer {
 class LoopbackListeners {
  public:
   LoopbackListeners(boost::asio::io_context& io, Router& router,
-                    std::function<std::shared_ptr<Broker>()> broker);
+                    std::function<std::shared_ptr<Broker>()> broker, ServerLimits limits = {});
   ~LoopbackListeners();
 
   // Loads (or creates) the secrets and starts, keeps, moves or stops each listener to match
@@ -64,6 +64,7 @@ class LoopbackListeners {
 
   boost::asio::io_context& io_;
   Router& router_;
+  ServerLimits limits_;
   LoopbackRoutes routes_;
   std::shared_ptr<const LoopbackState> state_ = std::make_shared<LoopbackState>();
   std::unique_ptr<LoopbackServer> metadata_service_;

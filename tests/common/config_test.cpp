@@ -233,6 +233,15 @@ TEST(ParseConfig, WorkspaceDefaultsAndOptionalParts) {
   EXPECT_EQ(w.pat.max_active, 10);
   EXPECT_EQ(w.allow, std::nullopt);
   EXPECT_EQ(p.config->request_deadline, Seconds(30));
+  EXPECT_EQ(p.config->limits.max_connections, 4096u);
+  EXPECT_EQ(p.config->limits.max_connections_per_uid, 1024u);
+}
+
+TEST(ParseConfig, Limits) {
+  Parsed p = parse(R"({ "limits": { "max_connections": 8, "max_connections_per_uid": 3 } })");
+  ASSERT_TRUE(p.config) << ::testing::PrintToString(p.problems);
+  EXPECT_EQ(p.config->limits.max_connections, 8u);
+  EXPECT_EQ(p.config->limits.max_connections_per_uid, 3u);
 }
 
 TEST(ParseConfig, PatFalseDisablesMinting) {
@@ -294,7 +303,7 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(workspaces.prod.pat.rotate_before: expected a duration like "1h", got 60)"},
         ProblemCase{"UnknownTopLevelKey", R"({ "sockets": {} })",
                     "sockets: unknown key (known: socket, state_dir, instance, log, cloud, "
-                    "endpoints, tls, credentials, workspaces, listen, request_deadline)"},
+                    "endpoints, tls, credentials, workspaces, listen, request_deadline, limits)"},
         ProblemCase{"UnknownNestedKey", R"({ "socket": { "pth": "/x" } })",
                     "socket.pth: unknown key (known: path, mode, group)"},
         ProblemCase{
@@ -423,6 +432,11 @@ INSTANTIATE_TEST_SUITE_P(
             with_workspace("{}").replace(with_workspace("{}").find("\"prod\""), 6, "\"a b\""),
             "workspaces.a b: a name must start with a letter or digit and hold only "
             "letters, digits, '-' and '_' (at most 64 characters)"},
+        ProblemCase{"LimitsZero", R"({ "limits": { "max_connections": 0 } })",
+                    "limits.max_connections: expected an integer from 1 to 65536, got 0"},
+        ProblemCase{"LimitsUnknownKey", R"({ "limits": { "per_uid": 3 } })",
+                    "limits.per_uid: unknown key (known: max_connections, "
+                    "max_connections_per_uid)"},
         ProblemCase{"RequestDeadlineZero", R"({ "request_deadline": "0s" })",
                     "request_deadline: must be longer than 0s"},
         ProblemCase{"DuplicateWorkspace",

@@ -140,5 +140,17 @@ TEST(AzCliOutput, NotLoggedInIsAClearInstruction) {
   EXPECT_NE(f.message.find("exit status 2"), std::string::npos);
 }
 
+// Found by tests/fuzz (fuzz_az_output): an expiresOn after the year 2262 (or a huge expires_on)
+// overflowed the nanosecond clock; now it is refused as more than a day ahead.
+TEST(AzCliOutput, FarFutureExpiryIsRefusedNotWrapped) {
+  ScopedTz tz("UTC");
+  for (const char* text : {R"({"accessToken":"a","expiresOn":"6722-01-07 10:00:12.000000"})",
+                           R"({"accessToken":"a","expires_on":149955696012})"}) {
+    auto t = parse_az_token_output(text, kBefore);
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_NE(t.error().message.find("more than a day ahead"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace dbx

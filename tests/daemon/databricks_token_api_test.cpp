@@ -106,6 +106,30 @@ TEST_F(DatabricksTokenApiTest, ListParsesMsNeverExpiringAndStringNumbers) {
   EXPECT_EQ(infos[2].created, from_unix_seconds(1800000000));
 }
 
+// Found by tests/fuzz (fuzz_databricks): creation/expiry times in ms beyond the nanosecond clock
+// overflowed (undefined behaviour); now they are clamped to far-off instants, never wrapped.
+TEST_F(DatabricksTokenApiTest, HugeTimesDoNotWrap) {
+  std::optional<Result<std::vector<PatInfo>>> got;
+  api_.list([&](Result<std::vector<PatInfo>> r) { got = r; });
+  transport_.reply(200, R"({"token_infos":[
+      {"token_id":"a","creation_time":17000000000000000,"expiry_time":9223372036854775807}]})");
+  ASSERT_TRUE(got && got->ok());
+  const auto& info = got->value().at(0);
+  EXPECT_GT(info.created, from_unix_seconds(1800000000));
+  ASSERT_TRUE(info.expires);
+  EXPECT_GT(*info.expires, from_unix_seconds(1800000000));
+}
+
+// Found by tests/fuzz (fuzz_databricks): a time as a double beyond int64 was cast (undefined).
+TEST_F(DatabricksTokenApiTest, TimeAsAHugeDoubleIsAMalformedAnswer) {
+  std::optional<Result<std::vector<PatInfo>>> got;
+  api_.list([&](Result<std::vector<PatInfo>> r) { got = r; });
+  transport_.reply(200,
+                   R"({"token_infos":[{"token_id":"a","creation_time":1.7e86,"expiry_time":-1}]})");
+  ASSERT_TRUE(got);
+  EXPECT_FALSE(got->ok());
+}
+
 TEST_F(DatabricksTokenApiTest, EmptyListIsAnEmptyObject) {
   std::optional<Result<std::vector<PatInfo>>> got;
   api_.list([&](Result<std::vector<PatInfo>> r) { got = r; });

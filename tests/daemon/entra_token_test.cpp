@@ -98,5 +98,28 @@ TEST(EntraToken, ResourcesAndScopes) {
             "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default");
 }
 
+// Found by tests/fuzz (fuzz_entra_token): an expires_on beyond what the nanosecond clock holds
+// overflowed (undefined; on x86 it wrapped to an arbitrary instant that could pass the range
+// check).
+TEST(EntraToken, HugeExpiresOnIsRefusedNotWrapped) {
+  for (const char* on : {"170008639986399", "9223372036854775807", "-9223372036854775807"}) {
+    auto t = parse_token_answer(
+        std::string(R"({"access_token":"a","token_type":"Bearer","expires_on":")") + on + "\"}",
+        kNow);
+    ASSERT_FALSE(t.ok()) << on;
+    EXPECT_NE(t.error().message.find("expires_on"), std::string::npos);
+  }
+}
+
+// Found by tests/fuzz (fuzz_entra_token): a huge refresh_in overflowed the clock; it is ignored.
+TEST(EntraToken, HugeRefreshInIsIgnored) {
+  auto t = parse_token_answer(
+      R"({"access_token":"a","token_type":"Bearer","expires_in":3599,"refresh_in":1799121818352406})",
+      kNow);
+  ASSERT_TRUE(t.ok()) << t.error().message;
+  EXPECT_EQ(t->expires_at, kNow + Seconds(3599));
+  EXPECT_FALSE(t->refresh_in);
+}
+
 }  // namespace
 }  // namespace dbx

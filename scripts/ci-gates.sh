@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The quality gates .ci/run runs after the README's test command (scripts/test.sh):
+#   1. one clang-14 build with ASan + UBSan (-O1) and libFuzzer coverage into build-sanitize/:
+#      every unit and end-to-end test runs under the sanitizers (zero findings: halt on the first);
+#   2. the libFuzzer targets of tests/fuzz from that build: a smoke run (~60 s total) that also
+#      replays every checked-in corpus file (regressions included);
+#   3. clang-tidy (.clang-tidy) on daemon/, common/ and client/, via build-sanitize's
+#      compile_commands.json.
+# One sanitizer build serves all three, to keep CI well under 30 minutes on 2 cores. The daemon is
+# single-threaded (one io_context), so TSan is not run. Each stage's time is printed.
+# Usage: scripts/ci-gates.sh [sanitize|fuzz|tidy]...   (default: all three, in that order)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${SANITIZE_BUILD_DIR:-build-sanitize}
+jobs=${JOBS:-2}
+stages=("$@")
+((${#stages[@]})) || stages=(sanitize fuzz tidy)
+
+stage_start=0
+begin() { stage_start=$SECONDS; echo "=== ci-gates: $1" >&2; }
+end() { echo "=== ci-gates: $1 took $((SECONDS - stage_start)) s" >&2; }
+
+configure_and_build() {
+  begin "sanitizer build (clang-14, address+undefined, fuzzer-no-link) into $build"
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DDBXCRED_SANITIZE=address,undefined -DDBXCRED_FUZZ=ON \
+    >/dev/null
+  cmake --build "$build" -j"$jobs"
+  end "sanitizer build"
+}
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    sanitize)
+      configure_and_build
+      begin "unit + end-to-end tests under ASan/UBSan"
+      # halt_on_error: the first finding fails the test; detect_leaks: leaks are findings too.
+      ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      DBXCRED_E2E_FAST_MS=${DBXCRED_E2E_FAST_MS:-100} \
+        ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 600
+      end "sanitized tests"
+      ;;
+    fuzz)
+      [ -d "$build/tests/fuzz" ] || configure_and_build
+      begin "fuzz smoke (${FUZZ_SECONDS:-8} s per target)"
+      FUZZ_BUILD_DIR="$build" scripts/fuzz.sh "${FUZZ_SECONDS:-8}"
+      end "fuzz smoke"
+      ;;
+    tidy)
+      [ -f "$build/compile_commands.json" ] || configure_and_build
+      begin "clang-tidy (daemon/ common/ client/)"
+      run-clang-tidy-14 -p "$build" -j "$jobs" -quiet \
+        "$PWD/(daemon|common|client)/.*\\.cpp$" >"$build/clang-tidy.log" 2>&1 || true
+      if grep -E "(warning|error):" "$build/clang-tidy.log" | grep -v "^[0-9]* warnings generated" \
+          >/dev/null; then
+        grep -E -A3 "(warning|error):" "$build/clang-tidy.log" | head -100 >&2
+        echo "ci-gates: clang-tidy found problems (full log: $build/clang-tidy.log)" >&2
+        exit 1
+      fi
+      end "clang-tidy"
+      ;;
+    *) echo "ci-gates: unknown stage $stage (sanitize|fuzz|tidy)" >&2; exit 2 ;;
+  esac
+done

@@ -37,6 +37,7 @@ for stage in "${stages[@]}"; do
       # halt_on_error: the first finding fails the test; detect_leaks: leaks are findings too.
       ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
       DBXCRED_E2E_FAST_MS=${DBXCRED_E2E_FAST_MS:-100} \
         ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 600
       end "sanitized tests"

@@ -39,7 +39,7 @@ for stage in "${stages[@]}"; do
       UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp:print_suppressions=0 \
       DBXCRED_E2E_FAST_MS=${DBXCRED_E2E_FAST_MS:-100} \
-        ctest --test-dir "$build" --output-on-failure -j"$jobs" --timeout 600
+        ctest --test-dir "$build" --output-on-failure -j"${CTEST_JOBS:-4}" --timeout 600
       end "sanitized tests"
       ;;
     fuzz)

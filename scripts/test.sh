@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh "$@"
 scripts/build.sh
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j2 --timeout 300
+# -j4 on 2 cores: the long end-to-end tests mostly wait on real time (PAT rotations, backoff).
+ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j"${CTEST_JOBS:-4}" --timeout 300

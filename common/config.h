@@ -111,7 +111,7 @@ struct ListenConfig {
 
 // Connection caps of the socket and loopback listeners (each listener counts its own).
 struct LimitsConfig {
-  std::size_t max_connections = 4096;         // beyond: 503 and close
+  std::size_t max_connections = 4096;          // beyond: 503 and close
   std::size_t max_connections_per_uid = 1024;  // Unix socket only: per peer uid (503 beyond)
 };
 

@@ -153,8 +153,7 @@ TEST(HttpGet, TimeoutIsUnreachable) {
   auto r = http_get(server.path(), "/v1/status", std::chrono::milliseconds(200));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().exit, Exit::unreachable);
-  EXPECT_NE(r.error().message.find("no answer within 1s"), std::string::npos)
-      << r.error().message;
+  EXPECT_NE(r.error().message.find("no answer within 1s"), std::string::npos) << r.error().message;
 }
 
 TEST(HttpGet, GarbageIsAFailureNotUnreachable) {

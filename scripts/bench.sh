@@ -106,6 +106,7 @@ write_config() {
   "state_dir": "$3",
   "instance": "bench",
   "log": { "level": "warn" },
+  "limits": { "max_connections": 12000, "max_connections_per_uid": 12000 },
   "endpoints": { "authority": "$url" },
   "tls": { "ca_file": "$ca" },
   "credentials": {

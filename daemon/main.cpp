@@ -107,7 +107,6 @@ int main(int argc, char** argv) {
   } else {
     auto listening = dbx::open_listening_socket(config->socket);
     if (!listening) {
-      spdlog::error("{}", listening.error().message);
       std::fprintf(stderr, "dbxcredd: %s\n", listening.error().message.c_str());
       return 1;
     }
@@ -145,7 +144,7 @@ int main(int argc, char** argv) {
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   router.set_upstream_metrics(&upstream_metrics);
   if (auto s = loopback.apply(*config); !s) {
-    spdlog::error("{}", s.error().message);
+    // stderr is the log: one line, not a log line and a copy of it.
     std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
     return 1;
   }

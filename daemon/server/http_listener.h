@@ -110,12 +110,18 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
         continue;
       }
       if (open_ >= limits_.max_connections) {
-        // A fresh socket's send buffer is empty: this short write does not block the loop.
-        asio::write(sock, asio::buffer(busy_answer()), ec);
-        sock.shutdown(Socket::shutdown_both, ec);
         if (++refused_ == 1 || refused_ % 1000 == 0)
           spdlog::warn("connection refused: {} open (limits.max_connections); {} refused so far",
                        open_, refused_);
+        if (refusing_ < kMaxRefusing) {
+          // Answer 503 and linger, so the client reads the answer rather than a reset.
+          ++refusing_;
+          asio::co_spawn(io_, refuse(std::move(sock)), asio::detached);
+        } else {
+          // A flood: a fresh socket's send buffer is empty, this short write does not block.
+          asio::write(sock, asio::buffer(busy_answer()), ec);
+          sock.shutdown(Socket::shutdown_both, ec);
+        }
         continue;
       }
       ++open_;  // counted here, not in the session: the next accept must already see it
@@ -133,6 +139,20 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
       return out.str();
     }();
     return text;
+  }
+
+  // A connection over max_connections: the 503, then a lingering close (bounded by kMaxRefusing).
+  boost::asio::awaitable<void> refuse(Socket raw) {
+    namespace asio = boost::asio;
+    auto self = this->shared_from_this();
+    boost::beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(raw));
+    boost::system::error_code ec;
+    stream.expires_after(std::chrono::seconds(1));
+    co_await asio::async_write(stream, asio::buffer(busy_answer()),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) co_await linger(stream);
+    stream.socket().shutdown(Socket::shutdown_both, ec);
+    --refusing_;
   }
 
   boost::asio::awaitable<ApiResponse> route(const Dispatch& dispatch,
@@ -215,6 +235,7 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
       co_await http::async_write(stream,
                                  http_listener::make_response(std::move(*admission.refusal), false),
                                  asio::redirect_error(asio::use_awaitable, ec));
+      if (!ec) co_await linger(stream);
     }
     while (dispatch && !stopping_) {
       http::request_parser<http::string_body> parser;
@@ -273,6 +294,8 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
   typename Protocol::acceptor acceptor_;
   std::size_t open_ = 0;
   std::size_t refused_ = 0;  // connections turned away at max_connections (for the log)
+  static constexpr std::size_t kMaxRefusing = 64;  // 503s lingering at once; beyond, a plain close
+  std::size_t refusing_ = 0;
   bool stopping_ = false;
   std::set<Socket*> idle_;  // sessions waiting for their next request
 };

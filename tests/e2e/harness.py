@@ -21,6 +21,18 @@ DBXCRED = os.path.join(BIN, "client", "dbxcred")
 DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 
 
+def _complete(data, at_eof=False):
+    """True when `data` holds a whole HTTP answer (by Content-Length; without one, only at EOF)."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return at_eof
+
+
 def unix_get(sock_path, path, timeout=30):
     """GET over the daemon's Unix socket; returns (status, parsed JSON or text)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -28,8 +40,15 @@ def unix_get(sock_path, path, timeout=30):
         s.connect(sock_path)
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
         data = b""
-        while True:
-            chunk = s.recv(65536)
+        while not _complete(data):
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                # A server may close right after a complete answer (e.g. a 503 over a connection
+                # cap); only a reset before the answer is whole is an error.
+                if _complete(data, at_eof=True):
+                    break
+                raise
             if not chunk:
                 break
             data += chunk

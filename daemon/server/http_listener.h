@@ -1,66 +1,98 @@
-// HttpListener<Protocol>: the daemon's HTTP/1.1 server machinery, shared by the Unix socket
-// (unix_server.cpp) and the loopback TCP ports (loopback_server.cpp) — accept loop with a
-// connection cap, one coroutine per keep-alive connection, size limits and timeouts, and the
-// bridge from the engine's callbacks back into the connection's coroutine.
-// Beast/Asio template code: include it ONLY from those two files (docs/ARCHITECTURE.md).
+// HttpListener<Protocol>: the daemon's HTTP/1.1 server, shared by the Unix socket (unix_server.cpp)
+// and the loopback TCP ports (loopback_server.cpp): accept with a connection cap, keep-alive
+// connections, size limits and timeouts, and the bridge from the engine's callbacks back to the
+// connection. Asio template code: include it ONLY from those two files (docs/ARCHITECTURE.md).
+//
+// Built for a cache hit to cost two system calls (read, write) and no allocation, and for an idle
+// connection to cost a few hundred bytes (docs/BENCHMARKS.md):
+// - a connection is a small object driven by callbacks; while idle it holds no buffer, only a
+//   pending readiness wait; bytes are read into one listener-wide buffer and parsed in place
+//   (request_parser.h), and only the rest of an incomplete request is copied into the connection;
+// - answers known at once are written at once (non-blocking); only a write that would block
+//   keeps its rest and waits for the socket;
+// - timeouts need no timer per connection: each phase (idle, reading a request, writing an answer,
+//   lingering) has one fixed timeout, so its connections, queued in the order they entered it,
+//   expire in that order — one timer serves them all, armed for the earliest deadline.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <charconv>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
+#include <string_view>
 
+#include "daemon/server/request_parser.h"
 #include "daemon/server/router.h"
 #include "daemon/server/server_limits.h"
 
 namespace dbx {
 
 namespace http_listener {
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 
-using Request = http::request<http::string_body>;
-// Answers one request: calls `done` exactly once, inline or later on the loop.
-using Dispatch = std::function<void(const Request&, std::function<void(ApiResponse)>)>;
+// Answers one request: calls `done` exactly once, inline or later on the loop. The request's
+// views are valid only during the call: copy what a later answer needs.
+using Dispatch = std::function<void(const InboundRequest&, std::function<void(ApiResponse)>)>;
 
-inline http::response<http::string_body> make_response(ApiResponse r, bool keep_alive) {
-  http::response<http::string_body> res{static_cast<http::status>(r.status), 11};
-  res.set(http::field::content_type, r.content_type);
-  res.set(http::field::cache_control, "no-store");
-  res.keep_alive(keep_alive);
-  res.body() = std::move(r.body);
-  res.prepare_payload();
-  return res;
-}
+std::string_view reason_phrase(int status);
 
-// The same answer as make_response(), serialized by hand into `out` (reused across a
-// connection's requests, so no allocation once it is large enough) and sent as one buffer: Beast's
-// serializer walks a buffers_cat view per field, a third of the CPU of a cache hit
-// (docs/BENCHMARKS.md).
+// The answer as HTTP/1.1 bytes, into `out` (reused, so no allocation once it is large enough).
 inline void serialize_response(const ApiResponse& r, bool keep_alive, std::string& out) {
-  const auto reason = http::obsolete_reason(static_cast<http::status>(r.status));
-  char length[24];
-  const auto [end, ec] = std::to_chars(length, length + sizeof length, r.body.size());
-  (void)ec;  // 24 digits hold any size_t
+  char number[24];
   out.clear();
-  out.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ");
-  out.append(reason.data(), reason.size());
+  out.append("HTTP/1.1 ");
+  auto end = std::to_chars(number, number + sizeof number, r.status).ptr;
+  out.append(number, end).append(" ").append(reason_phrase(r.status));
   out.append("\r\nContent-Type: ").append(r.content_type);
   out.append("\r\nCache-Control: no-store");
   if (!keep_alive) out.append("\r\nConnection: close");
-  out.append("\r\nContent-Length: ").append(length, end).append("\r\n\r\n");
+  end = std::to_chars(number, number + sizeof number, r.body.size()).ptr;
+  out.append("\r\nContent-Length: ").append(number, end).append("\r\n\r\n");
   out.append(r.body);
 }
+
+inline std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "Unknown";
+  }
+}
+
 }  // namespace http_listener
 
 template <class Protocol>
@@ -78,226 +110,374 @@ class HttpListener : public std::enable_shared_from_this<HttpListener<Protocol>>
   using OnConnect = std::function<Admission(Socket&)>;
 
   HttpListener(boost::asio::io_context& io, ServerLimits limits, OnConnect on_connect)
-      : io_(io), limits_(limits), on_connect_(std::move(on_connect)), acceptor_(io) {}
+      : io_(io),
+        limits_(limits),
+        parse_limits_{limits.max_header_bytes, limits.max_body_bytes},
+        on_connect_(std::move(on_connect)),
+        acceptor_(io),
+        timer_(io),
+        idle_{std::chrono::seconds(limits.idle_timeout_seconds)},
+        reading_{std::chrono::seconds(limits.header_timeout_seconds)} {}
 
   typename Protocol::acceptor& acceptor() { return acceptor_; }
 
-  void start() { boost::asio::co_spawn(io_, accept_loop(), boost::asio::detached); }
+  void start() { accept(); }
   // Stops accepting; connections waiting for a request close at once, those with a request in
   // flight finish it first (graceful drain on SIGTERM).
   void stop() {
     stopping_ = true;
     boost::system::error_code ec;
     acceptor_.close(ec);
-    // Wakes the idle sessions' reads with operation_aborted; each then closes its connection.
-    for (Socket* s : idle_) s->cancel(ec);
+    for (Queue* q : {&idle_, &reading_})
+      while (q->head) finish(*q->head);
   }
   std::size_t connections() const { return open_; }
 
  private:
-  boost::asio::awaitable<void> accept_loop() {
-    namespace asio = boost::asio;
-    auto self = this->shared_from_this();
-    while (!stopping_) {
-      boost::system::error_code ec;
-      Socket sock = co_await acceptor_.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+  using Clock = std::chrono::steady_clock;
+  struct Conn;
+  using ConnPtr = std::shared_ptr<Conn>;
+
+  // The connections in one phase, in the order they entered it: with one timeout per phase, that
+  // is the order of their deadlines.
+  struct Queue {
+    Clock::duration timeout;
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+  };
+
+  struct Conn {
+    Conn(Socket s, std::shared_ptr<HttpListener> o) : sock(std::move(s)), owner(std::move(o)) {}
+    ~Conn() {
+      owner->unqueue(*this);
+      if (admitted)
+        --owner->open_;
+      else
+        --owner->refusing_;
+    }
+    Socket sock;
+    std::shared_ptr<HttpListener> owner;
+    std::optional<Dispatch> dispatch;  // empty: a refused connection
+    std::string in;   // the received rest of a request not complete yet (usually empty)
+    std::string out;  // the unsent rest of an answer, while the socket would block
+    ConnPtr self;     // keeps the connection while its answer is computed elsewhere
+    std::optional<ApiResponse> inline_answer;  // an answer given during the dispatch call
+    Clock::time_point deadline{};
+    Conn* prev = nullptr;
+    Conn* next = nullptr;
+    Queue* queue = nullptr;
+    std::size_t drained = 0;   // lingering: bytes read and dropped
+    bool admitted = false;     // counted in open_ (else in refusing_)
+    bool dispatching = false;  // inside the dispatch call
+    bool lingering = false;
+    bool close_after_write = false;
+    bool linger_after_write = false;
+  };
+
+  // ---- accepting ----------------------------------------------------------------------------
+  void accept() {
+    acceptor_.async_accept([self = this->shared_from_this()](boost::system::error_code ec,
+                                                             Socket sock) {
+      if (self->stopping_ || ec == boost::asio::error::operation_aborted) return;
       if (ec) {
-        if (ec == asio::error::operation_aborted || stopping_) break;
-        spdlog::warn("accept failed: {}", ec.message());
         // EMFILE and friends: back off briefly instead of spinning.
-        asio::steady_timer t(io_, std::chrono::milliseconds(50));
-        co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        continue;
+        spdlog::warn("accept failed: {}", ec.message());
+        auto t =
+            std::make_shared<boost::asio::steady_timer>(self->io_, std::chrono::milliseconds(50));
+        t->async_wait([self, t](boost::system::error_code) {
+          if (!self->stopping_) self->accept();
+        });
+        return;
       }
-      if (open_ >= limits_.max_connections) {
-        if (++refused_ == 1 || refused_ % 1000 == 0)
-          spdlog::warn("connection refused: {} open (limits.max_connections); {} refused so far",
-                       open_, refused_);
-        if (refusing_ < kMaxRefusing) {
-          // Answer 503 and linger, so the client reads the answer rather than a reset.
-          ++refusing_;
-          asio::co_spawn(io_, refuse(std::move(sock)), asio::detached);
-        } else {
-          // A flood: a fresh socket's send buffer is empty, this short write does not block.
-          asio::write(sock, asio::buffer(busy_answer()), ec);
-          sock.shutdown(Socket::shutdown_both, ec);
-        }
-        continue;
-      }
-      ++open_;  // counted here, not in the session: the next accept must already see it
-      asio::co_spawn(io_, session(std::move(sock)), asio::detached);
-    }
-  }
-
-  static const std::string& busy_answer() {
-    static const std::string text = [] {
-      ApiResponse r = error_response(
-          make_error(ErrorCode::upstream_unavailable, "too many connections; retry later"));
-      r.status = 503;
-      std::ostringstream out;
-      out << http_listener::make_response(std::move(r), false);
-      return out.str();
-    }();
-    return text;
-  }
-
-  // A connection over max_connections: the 503, then a lingering close (bounded by kMaxRefusing).
-  boost::asio::awaitable<void> refuse(Socket raw) {
-    namespace asio = boost::asio;
-    auto self = this->shared_from_this();
-    boost::beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(raw));
-    boost::system::error_code ec;
-    stream.expires_after(std::chrono::seconds(1));
-    co_await asio::async_write(stream, asio::buffer(busy_answer()),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) co_await linger(stream);
-    stream.socket().shutdown(Socket::shutdown_both, ec);
-    --refusing_;
-  }
-
-  boost::asio::awaitable<ApiResponse> route(const Dispatch& dispatch,
-                                            const http_listener::Request& req) {
-    namespace asio = boost::asio;
-    struct Slot {
-      bool sync = true;
-      std::optional<ApiResponse> response;
-      std::function<void(ApiResponse)> later;
-    };
-    auto slot = std::make_shared<Slot>();
-    dispatch(req, [slot](ApiResponse r) {
-      if (slot->sync) {
-        slot->response = std::move(r);
-      } else {
-        slot->later(std::move(r));
-      }
+      self->admit(std::move(sock));
+      self->accept();
     });
-    slot->sync = false;
-    if (slot->response) co_return std::move(*slot->response);
-    // The initiation captures a plain pointer (the frame's `slot` outlives the co_await): GCC 12
-    // destroys temporaries of a co_await expression twice, and a shared_ptr captured there was
-    // released twice — heap corruption under keep-alive load (found by the benchmark, valgrind).
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(ApiResponse)>(
-        [s = slot.get(), this](auto handler) {
-          auto h = std::make_shared<decltype(handler)>(std::move(handler));
-          // Resume the session from the loop, never from inside the engine's callback: resuming
-          // a coroutine in the middle of another handler corrupts Asio's coroutine stack.
-          s->later = [h, this](ApiResponse r) {
-            asio::post(io_, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-          };
-        },
-        asio::use_awaitable);
   }
 
-  // Lingering close: stops sending, then reads and drops what the client is still sending (at most
-  // 64 KiB or 1 s), so that closing with unread input does not reset the connection (TCP RST)
-  // before the client has read the answer.
-  template <class Stream>
-  static boost::asio::awaitable<void> linger(Stream& stream) {
-    namespace asio = boost::asio;
+  void admit(Socket sock) {
     boost::system::error_code ec;
-    stream.socket().shutdown(Socket::shutdown_send, ec);
-    stream.expires_after(std::chrono::seconds(1));
-    auto sink = std::make_unique<std::array<char, 4096>>();
-    std::size_t drained = 0;
-    while (!ec && drained < 64 * 1024)
-      drained += co_await stream.async_read_some(asio::buffer(*sink),
-                                                 asio::redirect_error(asio::use_awaitable, ec));
-  }
-
-  // Waits for the first bytes of a request and puts them into `buffer`. A coroutine of its own:
-  // inlined into session(), GCC 12 miscompiled it (heap corruption with 400 concurrent clients,
-  // e2e test_refresh; clang + ASan clean).
-  template <class Stream>
-  static boost::asio::awaitable<boost::system::error_code> first_bytes(
-      Stream& stream, boost::beast::flat_buffer& buffer, int timeout_seconds) {
-    namespace asio = boost::asio;
-    boost::system::error_code ec;
-    stream.expires_after(std::chrono::seconds(timeout_seconds));
-    const std::size_t n = co_await stream.async_read_some(
-        buffer.prepare(4096), asio::redirect_error(asio::use_awaitable, ec));
-    buffer.commit(n);
-    co_return ec;
-  }
-
-  boost::asio::awaitable<void> session(Socket raw) {
-    namespace asio = boost::asio;
-    namespace beast = boost::beast;
-    namespace http = beast::http;
-    auto self = this->shared_from_this();
-    Admission admission = on_connect_(raw);
-    const std::optional<Dispatch> dispatch = std::move(admission.dispatch);
-    beast::basic_stream<Protocol, asio::any_io_executor> stream(std::move(raw));
-    beast::flat_buffer buffer;
-    std::string out;  // the serialized answer, reused
-    boost::system::error_code ec;
-    if (!dispatch && admission.refusal) {
-      stream.expires_after(std::chrono::seconds(5));
-      co_await http::async_write(stream,
-                                 http_listener::make_response(std::move(*admission.refusal), false),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec) co_await linger(stream);
+    sock.non_blocking(true, ec);
+    if (open_ >= limits_.max_connections) {
+      if (++refused_ == 1 || refused_ % 1000 == 0)
+        spdlog::warn("connection refused: {} open (limits.max_connections); {} refused so far",
+                     open_, refused_);
+      if (refusing_ >= kMaxRefusing) return;  // a flood: closed unanswered
+      refuse(std::move(sock), busy_answer());
+      return;
     }
-    while (dispatch && !stopping_) {
-      http::request_parser<http::string_body> parser;
-      parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
-      parser.body_limit(limits_.max_body_bytes);
-      if (buffer.size() == 0) {
-        // Idle keep-alive: wait (at most idle_timeout) for the first byte of the next request.
-        idle_.insert(&stream.socket());
-        ec = co_await first_bytes(stream, buffer, limits_.idle_timeout_seconds);
-        idle_.erase(&stream.socket());
-        if (ec) break;
+    Admission admission = on_connect_(sock);
+    if (!admission.dispatch) {
+      if (admission.refusal && refusing_ < kMaxRefusing)
+        refuse(std::move(sock), *admission.refusal);
+      return;
+    }
+    ++open_;
+    auto c = std::make_shared<Conn>(std::move(sock), this->shared_from_this());
+    c->admitted = true;
+    c->dispatch = std::move(admission.dispatch);
+    read(c);
+  }
+
+  // A 503 over a cap, then a lingering close, so the client reads it instead of a reset.
+  void refuse(Socket sock, const ApiResponse& answer) {
+    ++refusing_;
+    auto c = std::make_shared<Conn>(std::move(sock), this->shared_from_this());
+    http_listener::serialize_response(answer, false, wbuf_);
+    send(c, /*keep_alive=*/false, /*linger=*/true);
+  }
+
+  static ApiResponse busy_answer() {
+    ApiResponse r = error_response(
+        make_error(ErrorCode::upstream_unavailable, "too many connections; retry later"));
+    r.status = 503;
+    return r;
+  }
+
+  // ---- reading and answering ----------------------------------------------------------------
+  // Reads what the socket has, serves the complete requests in it, and waits for more.
+  void read(const ConnPtr& c) {
+    for (;;) {
+      boost::system::error_code ec;
+      const std::size_t n = c->sock.read_some(boost::asio::buffer(rbuf_), ec);
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+        wait(c);
+        return;
       }
-      // From its first byte, the whole request (headers and body) must arrive within
-      // header_timeout: a slow-loris client is cut off, not waited for.
-      stream.expires_after(std::chrono::seconds(limits_.header_timeout_seconds));
-      co_await http::async_read(stream, buffer, parser,
-                                asio::redirect_error(asio::use_awaitable, ec));
-      if (ec) {
-        int status = 0;
-        if (ec == http::error::header_limit) status = 431;
-        if (ec == http::error::body_limit) status = 413;
-        if (status == 0 && ec != http::error::end_of_stream && ec != beast::error::timeout &&
-            ec != asio::error::eof && ec != asio::error::connection_reset &&
-            ec != http::error::partial_message && ec != asio::error::operation_aborted &&
-            buffer.size() > 0)
-          status = 400;
-        if (status != 0) {
-          ApiResponse r = error_response(
-              make_error(ErrorCode::bad_request, status == 431   ? "request headers too large"
-                                                 : status == 413 ? "request body too large"
-                                                                 : "malformed HTTP request"));
-          r.status = status;
-          stream.expires_after(std::chrono::seconds(5));
-          co_await http::async_write(stream, http_listener::make_response(std::move(r), false),
-                                     asio::redirect_error(asio::use_awaitable, ec));
-          co_await linger(stream);
+      if (ec) {  // end of stream, reset: the client is gone
+        finish(*c);
+        return;
+      }
+      std::string_view data(rbuf_.data(), n);
+      if (!c->in.empty()) {
+        c->in.append(data);
+        data = c->in;
+      }
+      if (!serve(c, data)) return;
+      // A short read emptied the socket: anything sent later raises a new readiness event.
+      if (n < rbuf_.size()) {
+        wait(c);
+        return;
+      }
+    }
+  }
+
+  // Serves the complete requests at the start of `data` (which is rbuf_ or c->in) and keeps the
+  // rest in c->in. True: go on reading; false: an answer is pending, being written, or the
+  // connection is closing.
+  bool serve(const ConnPtr& c, std::string_view data) {
+    std::size_t used = 0;
+    bool more = true;
+    while (more) {
+      const RequestParse p = parse_request(data.substr(used), parse_limits_);
+      if (p.kind == RequestParse::Kind::incomplete) {
+        if (used < data.size()) {
+          // From its first byte, the whole request must arrive within header_timeout: a
+          // slow-loris client is cut off, not waited for.
+          if (c->queue != &reading_) enqueue(*c, reading_);
+        } else {
+          enqueue(*c, idle_);
         }
         break;
       }
-      auto& req = parser.get();
-      const bool keep_alive = req.keep_alive();
-      ApiResponse r = co_await route(*dispatch, req);
-      stream.expires_after(std::chrono::seconds(30));
-      http_listener::serialize_response(r, keep_alive && !stopping_, out);
-      co_await asio::async_write(stream, asio::buffer(out),
-                                 asio::redirect_error(asio::use_awaitable, ec));
-      if (ec || !keep_alive) break;
+      if (p.kind == RequestParse::Kind::error) {
+        used = data.size();
+        ApiResponse r = error_response(make_error(ErrorCode::bad_request, std::string(p.message)));
+        r.status = p.status;
+        http_listener::serialize_response(r, false, wbuf_);
+        send(c, false, /*linger=*/true);  // the client may still be sending: drain before closing
+        more = false;
+        break;
+      }
+      used += p.size;
+      unqueue(*c);
+      more = dispatch(c, p.request);
     }
-    stream.socket().shutdown(Socket::shutdown_both, ec);
-    --open_;
+    keep_rest(*c, data, used);
+    return more;
   }
+
+  static void keep_rest(Conn& c, std::string_view data, std::size_t used) {
+    if (!c.in.empty() && data.data() == c.in.data()) {
+      c.in.erase(0, used);
+    } else {
+      c.in.assign(data.substr(used));
+    }
+    if (c.in.empty()) std::string().swap(c.in);  // an idle connection holds no buffer
+  }
+
+  // Routes one request; true when it was answered at once and fully written.
+  bool dispatch(const ConnPtr& c, const InboundRequest& req) {
+    const bool keep_alive = req.keep_alive;
+    c->self = c;
+    c->dispatching = true;
+    Conn* raw = c.get();
+    (*c->dispatch)(req, [raw, keep_alive](ApiResponse r) {
+      if (raw->dispatching) {
+        raw->inline_answer = std::move(r);
+        return;
+      }
+      // Later, from the engine: resume the connection from the loop, never from inside the
+      // engine's callback.
+      ConnPtr conn = std::move(raw->self);
+      HttpListener& l = *raw->owner;
+      boost::asio::post(l.io_, [conn = std::move(conn), r = std::move(r), keep_alive]() mutable {
+        HttpListener& owner = *conn->owner;
+        http_listener::serialize_response(r, keep_alive && !owner.stopping_, owner.wbuf_);
+        if (owner.send(conn, keep_alive && !owner.stopping_, false)) owner.resume(conn);
+      });
+    });
+    c->dispatching = false;
+    if (!c->inline_answer) return false;  // answered later
+    c->self.reset();
+    const bool keep = keep_alive && !stopping_;
+    http_listener::serialize_response(*c->inline_answer, keep, wbuf_);
+    c->inline_answer.reset();
+    return send(c, keep, false);
+  }
+
+  // Sends wbuf_. True when it was written fully and the connection stays open for more requests.
+  bool send(const ConnPtr& c, bool keep_alive, bool linger) {
+    boost::system::error_code ec;
+    const std::size_t n = c->sock.write_some(boost::asio::buffer(wbuf_), ec);
+    if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) {
+      finish(*c);
+      return false;
+    }
+    if (!ec && n == wbuf_.size()) {
+      if (keep_alive) return true;
+      close_after_answer(c, linger);
+      return false;
+    }
+    c->out.assign(wbuf_, ec ? 0 : n);
+    c->close_after_write = !keep_alive;
+    c->linger_after_write = linger;
+    enqueue(*c, writing_);
+    boost::asio::async_write(c->sock, boost::asio::buffer(c->out),
+                             [c](boost::system::error_code ec, std::size_t) {
+                               HttpListener& l = *c->owner;
+                               std::string().swap(c->out);
+                               l.unqueue(*c);
+                               if (ec) return l.finish(*c);
+                               if (c->close_after_write)
+                                 return l.close_after_answer(c, c->linger_after_write);
+                               l.resume(c);
+                             });
+    return false;
+  }
+
+  // After an answer went out on a kept-alive connection: serve what is buffered, then read more
+  // (reading first: a readiness event may have passed while the connection was away).
+  void resume(const ConnPtr& c) {
+    if (stopping_) return finish(*c);
+    if (!c->in.empty()) {
+      std::string held;
+      held.swap(c->in);
+      if (!serve(c, held)) return;
+    }
+    read(c);
+  }
+
+  void wait(const ConnPtr& c) {
+    c->sock.async_wait(Socket::wait_read, [c](boost::system::error_code ec) {
+      HttpListener& l = *c->owner;
+      if (ec) return l.finish(*c);
+      if (c->lingering) return l.drain(c);
+      l.read(c);
+    });
+  }
+
+  // Closing after an answer. A client that had nothing more to send is closed at once; one whose
+  // request was cut short (an error answer) may still be sending: closing with unread input would
+  // reset the connection (TCP RST) before it read the answer, so stop sending and drop its input
+  // for at most 64 KiB or 1 s first.
+  void close_after_answer(const ConnPtr& c, bool linger) {
+    boost::system::error_code ec;
+    if (!linger) return finish(*c);
+    c->sock.shutdown(Socket::shutdown_send, ec);
+    c->lingering = true;
+    enqueue(*c, lingering_);
+    drain(c);
+  }
+
+  void drain(const ConnPtr& c) {
+    for (;;) {
+      boost::system::error_code ec;
+      const std::size_t n = c->sock.read_some(boost::asio::buffer(rbuf_), ec);
+      if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again)
+        return wait(c);
+      c->drained += n;
+      if (ec || c->drained >= kLingerBytes) return finish(*c);
+    }
+  }
+
+  // Ends the connection now. Its object goes when the last pending operation lets go of it.
+  void finish(Conn& c) {
+    unqueue(c);
+    boost::system::error_code ec;
+    c.sock.shutdown(Socket::shutdown_both, ec);
+    c.sock.close(ec);
+  }
+
+  // ---- deadlines ----------------------------------------------------------------------------
+  void enqueue(Conn& c, Queue& q) {
+    unqueue(c);
+    c.deadline = Clock::now() + q.timeout;
+    c.queue = &q;
+    c.prev = q.tail;
+    (q.tail ? q.tail->next : q.head) = &c;
+    q.tail = &c;
+    if (c.deadline < timer_at_) arm(c.deadline);
+  }
+
+  void unqueue(Conn& c) {
+    if (!c.queue) return;
+    Queue& q = *c.queue;
+    (c.prev ? c.prev->next : q.head) = c.next;
+    (c.next ? c.next->prev : q.tail) = c.prev;
+    c.prev = c.next = nullptr;
+    c.queue = nullptr;
+  }
+
+  void arm(Clock::time_point at) {
+    timer_at_ = at;
+    timer_.expires_at(at);
+    timer_.async_wait([weak = this->weak_from_this()](boost::system::error_code ec) {
+      if (ec) return;  // re-armed earlier, or gone
+      if (auto self = weak.lock()) self->expire();
+    });
+  }
+
+  void expire() {
+    timer_at_ = Clock::time_point::max();
+    const auto now = Clock::now();
+    Clock::time_point next = Clock::time_point::max();
+    for (Queue* q : {&idle_, &reading_, &writing_, &lingering_}) {
+      while (q->head && q->head->deadline <= now) finish(*q->head);
+      if (q->head && q->head->deadline < next) next = q->head->deadline;
+    }
+    if (next != Clock::time_point::max()) arm(next);
+  }
+
+  static constexpr std::size_t kMaxRefusing = 64;  // 503s lingering at once; beyond, a plain close
+  static constexpr std::size_t kLingerBytes = 64 * 1024;
 
   boost::asio::io_context& io_;
   ServerLimits limits_;
+  RequestLimits parse_limits_;
   OnConnect on_connect_;
   typename Protocol::acceptor acceptor_;
+  boost::asio::steady_timer timer_;
+  Clock::time_point timer_at_ = Clock::time_point::max();
+  Queue idle_;
+  Queue reading_;
+  Queue writing_{std::chrono::seconds(30)};
+  Queue lingering_{std::chrono::seconds(1)};
+  std::array<char, 16 * 1024> rbuf_{};  // every connection reads into this (one thread)
+  std::string wbuf_;                    // every answer is serialized into this
   std::size_t open_ = 0;
-  std::size_t refused_ = 0;  // connections turned away at max_connections (for the log)
-  static constexpr std::size_t kMaxRefusing = 64;  // 503s lingering at once; beyond, a plain close
   std::size_t refusing_ = 0;
+  std::size_t refused_ = 0;  // connections turned away at max_connections (for the log)
   bool stopping_ = false;
-  std::set<Socket*> idle_;  // sessions waiting for their next request
 };
 
 }  // namespace dbx

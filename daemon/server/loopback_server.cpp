@@ -18,11 +18,11 @@ LoopbackServer::LoopbackServer(asio::io_context& io, std::string config_key, Han
   impl_->listener =
       std::make_shared<HttpListener<tcp>>(io, limits, [handler = std::move(handler)](tcp::socket&) {
         return HttpListener<tcp>::Admission{
-            [handler](const http_listener::Request& req, std::function<void(ApiResponse)> done) {
-              LoopbackRequest r{req.method_string(), req.target(), {}};
-              for (const auto& field : req)
-                r.headers.emplace_back(std::string(field.name_string()),
-                                       std::string(field.value()));
+            [handler](const InboundRequest& req, std::function<void(ApiResponse)> done) {
+              LoopbackRequest r{req.method, req.target, {}};
+              req.for_each_header([&r](std::string_view name, std::string_view value) {
+                r.headers.emplace_back(std::string(name), std::string(value));
+              });
               handler(r, std::move(done));
             },
             std::nullopt};

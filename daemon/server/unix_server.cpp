@@ -51,12 +51,11 @@ UnixServer::UnixServer(asio::io_context& io, Router& router, ServerLimits limits
           auto it = counts->open.find(uid);
           if (it != counts->open.end() && --it->second == 0) counts->open.erase(it);
         });
-        return Admission{
-            [&router, peer = *peer, slot](const http_listener::Request& req,
-                                          std::function<void(ApiResponse)> done) {
-              router.handle(ApiRequest{req.method_string(), req.target()}, peer, std::move(done));
-            },
-            std::nullopt};
+        return Admission{[&router, peer = *peer, slot](const InboundRequest& req,
+                                                       std::function<void(ApiResponse)> done) {
+                           router.handle(ApiRequest{req.method, req.target}, peer, std::move(done));
+                         },
+                         std::nullopt};
       });
 }
 

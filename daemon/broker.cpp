@@ -142,6 +142,15 @@ Broker::~Broker() {
     for (auto& w : lookup.waiters) w.timer->cancel();
 }
 
+void Broker::abandon_waiters() {
+  // The callbacks dropped here may hold the last references to this broker: it goes at the end.
+  const auto keep = shared_from_this();
+  for (auto& [name, credential] : credentials_)
+    for (auto& [resource, cache] : credential->caches) cache->abandon_waiters();
+  for (auto& [name, state] : workspaces_) state->pats->abandon_waiters();
+  for (auto& [name, lookup] : host_lookups_) lookup.waiters.clear();
+}
+
 void Broker::start() {
   for (auto& [name, state] : workspaces_) {
     if (state->started) continue;  // kept from the previous configuration: already running

@@ -49,6 +49,9 @@ class Broker : public std::enable_shared_from_this<Broker> {
 
   // Fetches every workspace's tokens in the background; returns at once.
   void start();
+  // At exit, after the loop stopped: drops every waiting callback unanswered, so that callbacks
+  // holding this broker (requests that were waiting when the daemon stopped) let it go.
+  void abandon_waiters();
 
   const Config& config() const { return config_; }
   const WorkspaceConfig* find_workspace(std::string_view name) const;

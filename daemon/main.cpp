@@ -12,7 +12,9 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/log.h"
@@ -159,6 +161,8 @@ int main(int argc, char** argv) {
   // SIGHUP: reload. A bad new configuration is logged and the old one stays in force; a good one
   // replaces the broker, which takes over the unchanged credentials (cached tokens) and workspaces
   // (current PATs) of the old one. Socket and TLS settings apply on restart only.
+  // Brokers replaced by a reload, alive while requests they serve are in flight.
+  std::vector<std::weak_ptr<dbx::Broker>> retired;
   auto reload = [&] {
     dbx::sd_notify_state("RELOADING=1");
     dbx::ConfigProblems p;
@@ -182,6 +186,8 @@ int main(int argc, char** argv) {
         "credential(s) and the PATs of {} workspace(s)",
         next->workspaces.size(), next->credentials.size(), replacement->kept_credentials(),
         replacement->kept_workspaces());
+    std::erase_if(retired, [](const auto& b) { return b.expired(); });
+    retired.push_back(broker);
     broker = std::move(replacement);
     broker->start();
     // Loopback secrets are re-read (a deleted one is made anew: rotation); ports are re-bound.
@@ -245,5 +251,10 @@ int main(int argc, char** argv) {
   }
 
   io.run();
+  // Requests still waiting hold their broker through callbacks the broker owns: drop those, so
+  // that every broker (and its tokens) is released before exit.
+  for (const auto& old : retired)
+    if (auto b = old.lock()) b->abandon_waiters();
+  broker->abandon_waiters();
   return 0;
 }

@@ -46,6 +46,9 @@ class TokenCache {
   void get(Seconds min_valid, TokenCallback done);
   TokenCacheStatus status() const;
   const std::string& resource() const { return resource_; }
+  // At exit, once the loop has stopped: drops the waiting callbacks unanswered. They may hold the
+  // broker that owns this cache (a cycle nothing else would break).
+  void abandon_waiters() { waiters_.clear(); }
 
  private:
   struct Waiter {

@@ -97,6 +97,9 @@ class PatManager {
 
   // Cancels timers and fails waiting callers; answers still in flight only update the ledger.
   void stop();
+  // At exit, once the loop has stopped: drops the waiting callbacks unanswered (they may hold the
+  // broker that owns this manager).
+  void abandon_waiters() { waiters_.clear(); }
 
  private:
   struct Current {

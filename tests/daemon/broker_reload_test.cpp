@@ -142,5 +142,24 @@ TEST_F(BrokerReloadTest, RemovedWorkspaceIsStoppedWhenTheOldBrokerGoes) {
   rt.run_ready();
 }
 
+// A request waiting when the daemon stops holds its broker through a callback the broker owns;
+// abandon_waiters() (main, after the loop) breaks that cycle so the broker is released.
+TEST_F(BrokerReloadTest, AbandonedWaitersReleaseTheirBroker) {
+  transport.set_auto_answer(nullptr);  // upstream never answers: the request keeps waiting
+  auto broker = std::make_shared<Broker>(rt, transport, config());
+  bool answered = false;
+  broker->aad(*broker->find_workspace("prod"), Seconds(300),
+              [b = broker, &answered](Result<AccessToken>) { answered = true; });
+  rt.run_ready();
+  std::weak_ptr<Broker> weak = broker;
+  Broker* raw = broker.get();
+  broker.reset();
+  EXPECT_FALSE(weak.expired()) << "the waiting callback holds it";
+  raw->abandon_waiters();
+  EXPECT_TRUE(weak.expired());
+  EXPECT_FALSE(answered);
+  transport.pending().clear();
+}
+
 }  // namespace
 }  // namespace dbx

@@ -9,6 +9,7 @@
 # Usage: FUZZ_BUILD_DIR=build-sanitize scripts/fuzz.sh [SECONDS_PER_TARGET]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 seconds=${1:-8}
 build=${FUZZ_BUILD_DIR:-build-sanitize}
 artifacts=${FUZZ_ARTIFACTS:-$build/fuzz-artifacts}
@@ -16,7 +17,10 @@ scratch=${FUZZ_SCRATCH:-$build/fuzz-corpus}
 jobs=${FUZZ_JOBS:-1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
-mkdir -p "$artifacts"
+mkdir -p "$artifacts" "$scratch"
+# Absolute paths: each fuzzer runs inside $artifacts, where libFuzzer's -jobs mode writes its
+# fuzz-N.log files (not into the source tree).
+artifacts=$(cd "$artifacts" && pwd) scratch=$(cd "$scratch" && pwd) build=$(cd "$build" && pwd)
 status=0
 for seeds in tests/fuzz/corpus/*/; do
   target=$(basename "$seeds")
@@ -25,9 +29,9 @@ for seeds in tests/fuzz/corpus/*/; do
   mkdir -p "$scratch/$target"
   echo "== $target: ${seconds}s" >&2
   # -max_len 64 KiB: bigger than any listener or parser limit worth exploring quickly.
-  if ! "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+  if ! (cd "$artifacts" && exec "$bin" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
         -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-        -artifact_prefix="$artifacts/$target-" "$scratch/$target" "$seeds" \
+        -artifact_prefix="$artifacts/$target-" "$scratch/$target" "$root/$seeds") \
         > "$artifacts/$target.log" 2>&1; then
     echo "fuzz.sh: $target FAILED; see $artifacts/$target.log and $artifacts/$target-*" >&2
     tail -40 "$artifacts/$target.log" >&2

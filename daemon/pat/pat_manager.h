@@ -117,8 +117,15 @@ class PatManager {
     std::shared_ptr<Timer> deadline;  // gives up on the mint; cancel when answered
   };
 
+  // Wraps a callback so that it does nothing once the manager is gone (shutdown, or a simulated
+  // crash in tests).
   template <class F>
-  auto guarded(F f);
+  auto guarded(F f) {
+    return [weak = std::weak_ptr<int>(alive_), f = std::move(f)](auto&&... args) mutable {
+      if (weak.expired()) return;
+      f(std::forward<decltype(args)>(args)...);
+    };
+  }
 
   void begin_mint();
   void make_room_then_create(std::uint64_t seq, Seconds lifetime, std::vector<std::string> nonces);

@@ -1,0 +1,105 @@
+// PatManager, reconcile and reaping: token/list matched against the ledger, orphans deleted,
+// expired PATs forgotten. See pat_manager.h.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/duration.h"
+#include "daemon/pat/pat_manager.h"
+
+namespace dbx {
+
+// ---- Reconcile and reaping ----------------------------------------------------------------------
+
+void PatManager::reconcile() {
+  if (listing_ || stopped_) return;
+  if (!ledger_.usable()) return;
+  listing_ = true;
+  finished_during_list_.clear();
+  api_.list(guarded([this](Result<std::vector<PatInfo>> r) { on_listed(std::move(r)); }));
+}
+
+void PatManager::on_listed(Result<std::vector<PatInfo>> r) {
+  listing_ = false;
+  if (!r) {
+    last_error_ = r.error();
+    // Soon again, not in kReconcileInterval: an intent whose create has an unknown outcome counts
+    // against max_active until a list settles it.
+    Seconds retry = pat::kRetryAfterFailure;
+    if (r.error().retry_after) retry = std::max(retry, *r.error().retry_after);
+    schedule_reconcile(retry);
+    spdlog::warn("pat {}: reconcile: token/list failed: {}; retrying in {}s", workspace_,
+                 r.error().message, retry.count());
+    return;
+  }
+  schedule_reconcile(pat::kReconcileInterval);
+  std::set<std::string> protect = std::move(finished_during_list_);
+  finished_during_list_.clear();
+  if (inflight_nonce_) protect.insert(*inflight_nonce_);
+  const TimePoint now = rt_.now();
+  const auto plan = pat::plan_reconcile(now, instance_, workspace_, ledger_.records(), *r, protect);
+  last_reconcile_ = now;
+  if (!plan.forget.empty()) {
+    spdlog::info("pat {}: reconcile: forgetting {} ledger record(s) whose token is gone",
+                 workspace_, plan.forget.size());
+    forget(plan.forget);
+  }
+  for (const auto& d : plan.deletions) {
+    spdlog::info("pat {}: reconcile: deleting token {} ({})", workspace_, d.token_id, d.reason);
+    delete_token(d.token_id, d.forget_nonce);
+  }
+  schedule_reap();
+}
+
+void PatManager::forget(const std::vector<std::string>& nonces) {
+  if (current_ && std::find(nonces.begin(), nonces.end(), current_->nonce) != nonces.end()) {
+    spdlog::warn("pat {}: current token {} is gone from the workspace", workspace_,
+                 current_->token_id);
+    current_.reset();
+    schedule_rotation();
+  }
+  if (auto s = ledger_.remove(nonces); !s) {
+    last_error_ = s.error();
+    spdlog::warn("pat {}: {}", workspace_, s.error().message);
+  }
+}
+
+void PatManager::delete_token(const std::string& token_id, std::optional<std::string> forget_nonce,
+                              std::function<void(Status)> then) {
+  if (!then) then = [](Status) {};
+  if (current_ && current_->token_id == token_id) {
+    current_.reset();  // never serve a PAT we are deleting
+    schedule_rotation();
+  }
+  if (!deleting_.insert(token_id).second) {
+    then(ok_status());  // already being deleted; that delete also forgets the record
+    return;
+  }
+  api_.remove(token_id, guarded([this, token_id, forget_nonce, then](Status s) {
+                deleting_.erase(token_id);
+                if (!s) {
+                  last_error_ = s.error();
+                  spdlog::warn("pat {}: deleting token {} failed: {}", workspace_, token_id,
+                               s.error().message);
+                  return then(s);
+                }
+                ++deletions_;
+                if (forget_nonce) forget({*forget_nonce});
+                then(ok_status());
+              }));
+}
+
+void PatManager::reap_expired() {
+  const TimePoint now = rt_.now();
+  if (current_ && current_->expires <= now) {
+    current_.reset();
+    schedule_rotation();
+  }
+  for (const auto& r : pat::expired_records(now, ledger_.records())) {
+    spdlog::info("pat {}: token {} expired; deleting it", workspace_, *r.token_id);
+    delete_token(*r.token_id, r.nonce);
+  }
+  schedule_reap();
+}
+
+}  // namespace dbx

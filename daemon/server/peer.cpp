@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 namespace dbx {
 
@@ -13,30 +14,35 @@ std::optional<PeerIdentity> read_peer(int fd) {
   struct ucred cred {};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return std::nullopt;
-  return resolve_peer(cred.uid, cred.gid, cred.pid);
+  // The supplementary groups the peer process had when it connected, as the kernel recorded them
+  // (Linux 4.13+): what the socket file's own group check used, and what a unit's
+  // SupplementaryGroups= or a dropped group really gives the process.
+  std::vector<gid_t> groups(32);
+  for (;;) {
+    socklen_t size = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &size) == 0) {
+      groups.resize(size / sizeof(gid_t));
+      break;
+    }
+    if (errno != ERANGE || size / sizeof(gid_t) <= groups.size()) return std::nullopt;
+    groups.resize(size / sizeof(gid_t));
+  }
+  return make_peer(cred.uid, cred.gid, cred.pid, groups);
 }
 
-PeerIdentity resolve_peer(uid_t uid, gid_t gid, pid_t pid) {
+PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary) {
   PeerIdentity p;
   p.uid = uid;
   p.gid = gid;
   p.pid = pid;
   p.groups.push_back(gid);
+  for (gid_t g : supplementary)
+    if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end()) p.groups.push_back(g);
   std::vector<char> buf(16384);
   struct passwd pw {};
   struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
     p.user = pw.pw_name;
-    int n = 64;
-    std::vector<gid_t> groups(n);
-    if (::getgrouplist(pw.pw_name, gid, groups.data(), &n) < 0) {
-      groups.resize(n);
-      ::getgrouplist(pw.pw_name, gid, groups.data(), &n);
-    }
-    groups.resize(std::max(n, 0));
-    for (gid_t g : groups)
-      if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end()) p.groups.push_back(g);
-  }
   return p;
 }
 

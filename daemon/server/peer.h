@@ -1,5 +1,6 @@
-// Who is on the other end of a socket connection: SO_PEERCRED read once per connection, the user's
-// name and all its groups resolved once, and the per-workspace `allow` check (SPEC.md "Access").
+// Who is on the other end of a socket connection: SO_PEERCRED and SO_PEERGROUPS read once per
+// connection, the user's name resolved once, and the per-workspace `allow` check (SPEC.md
+// "Access").
 #pragma once
 
 #include <sys/types.h>
@@ -27,10 +28,12 @@ struct PeerIdentity {
   mutable std::vector<std::pair<std::string, std::optional<gid_t>>> resolved_groups;
 };
 
-// Reads SO_PEERCRED of a connected AF_UNIX socket and resolves the name and groups.
+// Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and
+// supplementary groups as the kernel saw them at connect time (not the group database: a process
+// has the groups its login or unit gave it), and resolves the user name.
 std::optional<PeerIdentity> read_peer(int fd);
-// Resolves name and groups for a uid/gid (used by read_peer; also by tests).
-PeerIdentity resolve_peer(uid_t uid, gid_t gid, pid_t pid);
+// The identity of those credentials, with the user's name looked up (used by read_peer).
+PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary);
 
 // uid 0 is always allowed; no `allow` list means whoever can open the socket.
 bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer);

@@ -1,7 +1,6 @@
 #include "daemon/credentials/managed_identity_source.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "daemon/credentials/entra_token.h"
 
@@ -11,7 +10,10 @@ ImdsRetryDecision imds_retry_decision(int status, int attempt, std::optional<Sec
                                       double jitter) {
   const bool retryable = status == 404 || status == 410 || status == 429 || status >= 500;
   if (!retryable || status > 599 || attempt >= kImdsMaxAttempts) return {};
-  const double factor = std::ldexp(1.0, attempt - 1) * (0.8 + 0.4 * jitter);
+  // 2^(attempt-1) as an integer shift: std::ldexp was the daemon's one libm symbol, and libm's
+  // mapped pages cost 0.3 MiB of idle RSS (docs/BENCHMARKS.md, "Idle RSS").
+  const double doubling = static_cast<double>(1 << std::clamp(attempt - 1, 0, kImdsMaxAttempts));
+  const double factor = doubling * (0.8 + 0.4 * jitter);
   Millis delay{static_cast<Millis::rep>(static_cast<double>(kImdsFirstBackoff.count()) * factor)};
   if (retry_after) {
     const Millis asked = std::chrono::duration_cast<Millis>(*retry_after);

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <utility>
 #include <vector>
@@ -418,13 +419,52 @@ asio::awaitable<void> drive(std::shared_ptr<Impl> impl, std::shared_ptr<Exchange
   ex->finish(std::move(r));
 }
 
+// Whether `dir` holds certificates under OpenSSL's hashed names ("1a2b3c4d.0"), i.e. can serve
+// as a CApath. Only the directory's names are read.
+bool has_hashed_certificates(const std::string& dir) {
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const auto dot = name.find('.');
+    if (dot == 8 && name.size() > 9 && name.find_first_not_of("0123456789abcdef") == dot &&
+        name.find_first_not_of("0123456789", dot + 1) == std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The system trust store, as SSL_CTX_set_default_verify_paths() defines it (the CA file
+// $SSL_CERT_FILE or OPENSSLDIR/cert.pem, and the directory $SSL_CERT_DIR or OPENSSLDIR/certs),
+// but without parsing the whole bundle up front when the directory can do: on Debian both are
+// written by update-ca-certificates from the same certificates, and the bundle held in memory is
+// ~0.8 MiB of the daemon's heap (docs/BENCHMARKS.md, "Idle RSS") plus tens of ms of start-up.
+// The hashed directory is looked up by issuer name while a chain is verified: only the CAs that
+// a chain needs are read (and then kept). Verification is as strict either way. SSL_CERT_FILE
+// naming another file than the default bundle, or a directory without hashed names, gets
+// OpenSSL's defaults (file and dir).
+void load_system_store(ssl::context& ctx, error_code& ec) {
+  const char* file_env = std::getenv(X509_get_default_cert_file_env());
+  const char* dir_env = std::getenv(X509_get_default_cert_dir_env());
+  const std::string dir = dir_env && *dir_env ? dir_env : X509_get_default_cert_dir();
+  std::error_code fs_ec;
+  const bool default_file =
+      file_env == nullptr || *file_env == '\0' ||
+      std::filesystem::equivalent(file_env, X509_get_default_cert_file(), fs_ec);
+  if (default_file && dir.find(':') == std::string::npos && has_hashed_certificates(dir)) {
+    ctx.add_verify_path(dir, ec);
+  } else {
+    ctx.set_default_verify_paths(ec);
+  }
+}
+
 }  // namespace
 
 void HttpsTransport::Impl::setup() {
   error_code ec;
   SSL_CTX_set_min_proto_version(tls_context.native_handle(), TLS1_2_VERSION);
   tls_context.set_verify_mode(ssl::verify_peer);
-  tls_context.set_default_verify_paths(ec);
+  load_system_store(tls_context, ec);
   if (ec) {
     setup_error = upstream_error("cannot load the system CA store: " + tls_reason(ec));
     return;

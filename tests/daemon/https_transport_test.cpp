@@ -4,7 +4,10 @@
 #include "daemon/upstream/https_transport.h"
 
 #include <gtest/gtest.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,6 +21,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -292,6 +298,76 @@ TEST_F(HttpsTransportTest, UnknownCaFailsVerification) {
       0u)
       << r.error().message;
   EXPECT_TRUE(server.seen.empty());
+}
+
+// The system store comes from the hashed CA directory when it has one ($SSL_CERT_DIR here):
+// certificates are looked up there while a chain is verified, not parsed up front.
+class SystemStoreTest : public HttpsTransportTest {
+ protected:
+  void SetUp() override {
+    for (const char* name : {"SSL_CERT_DIR", "SSL_CERT_FILE"}) {
+      if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
+      ::unsetenv(name);
+    }
+    dir_ =
+        std::filesystem::temp_directory_path() / ("dbxcred-capath-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    ::setenv("SSL_CERT_DIR", dir_.c_str(), 1);
+  }
+  void TearDown() override {
+    ::unsetenv("SSL_CERT_DIR");
+    ::unsetenv("SSL_CERT_FILE");
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
+    std::filesystem::remove_all(dir_);
+  }
+  // Copies the PEM certificate `pem` into the directory under its subject-name hash, as
+  // `openssl rehash` / update-ca-certificates name them.
+  void add_hashed(const std::string& pem) {
+    std::FILE* f = std::fopen(pem.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    ASSERT_NE(cert, nullptr);
+    char name[16];
+    std::snprintf(name, sizeof name, "%08lx.0", X509_subject_name_hash(cert));
+    X509_free(cert);
+    std::filesystem::copy_file(pem, dir_ / name);
+  }
+
+  std::filesystem::path dir_;
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+TEST_F(SystemStoreTest, HashedDirectoryIsTrusted) {
+  add_hashed(kTls + "ca.pem");
+  TestServer server(io, Mode::tls);
+  HttpsTransport t(io, {});  // no tls.ca_file: the test CA comes from the directory
+  ASSERT_FALSE(t.setup_error()) << t.setup_error()->message;
+  auto r = send(t, get(url("https", "localhost", server.port())));
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST_F(SystemStoreTest, HashedDirectoryWithoutTheIssuerFailsVerification) {
+  add_hashed(kTls + "server.pem");  // hashed names present, but not the CA that signed the leaf
+  TestServer server(io, Mode::tls);
+  HttpsTransport t(io, {});
+  ASSERT_FALSE(t.setup_error()) << t.setup_error()->message;
+  auto r = send(t, get(url("https", "localhost", server.port())));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("certificate verify failed"), std::string::npos)
+      << r.error().message;
+}
+
+TEST_F(SystemStoreTest, CertFileFromTheEnvironmentIsHonoured) {
+  add_hashed(kTls + "server.pem");
+  ::setenv("SSL_CERT_FILE", (kTls + "ca.pem").c_str(), 1);
+  TestServer server(io, Mode::tls);
+  HttpsTransport t(io, {});
+  ASSERT_FALSE(t.setup_error()) << t.setup_error()->message;
+  auto r = send(t, get(url("https", "localhost", server.port())));
+  ASSERT_TRUE(r.ok()) << r.error().message;
 }
 
 TEST_F(HttpsTransportTest, HostNameMismatchFails) {

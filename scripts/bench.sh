@@ -267,7 +267,8 @@ read -r rss2_start _ < <(proc_stat "$daemon2")
 ctl -X DELETE "$url/_emulator/counters" >/dev/null
 t0=$(date +%s.%N)
 sleep "$ECON_SECONDS"
-counters=$(ctl "$url/_emulator/counters" | python3 -c 'import json,sys; c=json.load(sys.stdin); c.pop("times",None); print(json.dumps(c))')
+# The counts, and the times (ms) of the AAD and token/create calls for the rate between them.
+counters=$(ctl "$url/_emulator/counters" | python3 -c 'import json,sys; c=json.load(sys.stdin); t=c.pop("times",{}); c["aad_times"]=t.get("aad",[]); c["token_create_times"]=t.get("token_create",[]); print(json.dumps(c))')
 t1=$(date +%s.%N)
 read -r rss2_end _ < <(proc_stat "$daemon2")
 result "{\"kind\":\"economy\",\"seconds\":$(python3 -c "print(round($t1-$t0,3))"),\"aad_ttl\":$aad_ttl,\"pat_every\":60,\"counters\":$counters}"

@@ -248,10 +248,13 @@ kill "$daemon"
 wait "$daemon" 2>/dev/null || true
 
 # ---- 5. upstream economy + RSS after rotations ----------------------------------------------------
-# Scaled lifetimes: AAD tokens live 90 s (refreshed at TTL/2), PATs 2m with rotate_before 1m50s,
-# which the PAT manager caps at half the lifetime: a new PAT every 60 s, where the default policy
-# (1h, rotate_before 20m) makes one every 40 min — 120 s here simulate 80 min of rotations.
-aad_ttl=90
+# Scaled lifetimes: AAD tokens live 150 s (refreshed at TTL/2 = 75 s before expiry), PATs 2m with
+# rotate_before 1m50s, which the PAT manager caps at half the lifetime: a new PAT every 60 s, where
+# the default policy (1h, rotate_before 20m) makes one every 40 min — 120 s here simulate 80 min of
+# rotations. The AAD lifetime keeps the refresh lead above the 60 s of validity a Databricks call
+# asks for (broker.cpp kDatabricksCallValidity), as real 1 h tokens (20 min lead) always do: with
+# 90 s tokens (45 s lead) every PAT mint forced an early refresh — a scaling artefact, 1.13x.
+aad_ttl=150
 log "5. upstream economy over ${ECON_SECONDS}s (AAD lifetime ${aad_ttl}s, a PAT every 60 s)"
 ctl -X POST "$url/_emulator/settings" -d "{\"aad_token_lifetime\":$aad_ttl}" >/dev/null
 sock2=$work/run2/dbxcred.sock

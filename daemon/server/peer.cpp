@@ -62,6 +62,29 @@ std::optional<gid_t> group_gid(const PeerIdentity& peer, const std::string& name
   return gid;
 }
 
+// The user's groups in the group database, looked up once per connection (NSS: files, and on
+// systemd machines nss_systemd, which is why this is not done for every connection).
+const std::vector<gid_t>& database_groups(const PeerIdentity& peer) {
+  if (!peer.database_groups) {
+    std::vector<gid_t> groups;
+    if (!peer.user.empty()) {
+      int n = 64;
+      groups.resize(static_cast<std::size_t>(n));
+      if (::getgrouplist(peer.user.c_str(), peer.gid, groups.data(), &n) < 0) {
+        groups.resize(static_cast<std::size_t>(n));
+        ::getgrouplist(peer.user.c_str(), peer.gid, groups.data(), &n);
+      }
+      groups.resize(static_cast<std::size_t>(std::max(n, 0)));
+    }
+    peer.database_groups = std::move(groups);
+  }
+  return *peer.database_groups;
+}
+
+bool has(const std::vector<gid_t>& groups, gid_t gid) {
+  return std::find(groups.begin(), groups.end(), gid) != groups.end();
+}
+
 }  // namespace
 
 bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer) {
@@ -72,8 +95,11 @@ bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer)
     return true;
   for (const auto& name : allow->groups) {
     const std::optional<gid_t> gid = group_gid(peer, name);
-    if (gid && std::find(peer.groups.begin(), peer.groups.end(), *gid) != peer.groups.end())
-      return true;
+    if (gid && has(peer.groups, *gid)) return true;
+  }
+  for (const auto& name : allow->groups) {
+    const std::optional<gid_t> gid = group_gid(peer, name);
+    if (gid && has(database_groups(peer), *gid)) return true;
   }
   return false;
 }

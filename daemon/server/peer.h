@@ -19,7 +19,11 @@ struct PeerIdentity {
   gid_t gid = static_cast<gid_t>(-1);
   pid_t pid = 0;
   std::string user;           // "" when the uid has no passwd entry
-  std::vector<gid_t> groups;  // primary and supplementary
+  std::vector<gid_t> groups;  // primary and supplementary, as the process has them (kernel)
+  // The user's groups in the group database (getgrouplist), read only when an `allow` group is
+  // not among `groups`: a user added to a group whose running process does not have it yet.
+  // Mutable: a memo, like resolved_groups.
+  mutable std::optional<std::vector<gid_t>> database_groups;
   // The `allow` lists' group names this connection has been checked against, resolved to gids
   // (nullopt: no such group). is_allowed() fills it, so only a connection's first request makes
   // NSS calls (getgrnam_r reads /etc/group every time). A group renumbered while the connection is
@@ -29,13 +33,15 @@ struct PeerIdentity {
 };
 
 // Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and
-// supplementary groups as the kernel saw them at connect time (not the group database: a process
-// has the groups its login or unit gave it), and resolves the user name.
+// supplementary groups as the kernel saw them at connect time (a unit's SupplementaryGroups=
+// included), and resolves the user name. The user's groups in the group database are looked up
+// only if an allow check needs them (is_allowed).
 std::optional<PeerIdentity> read_peer(int fd);
 // The identity of those credentials, with the user's name looked up (used by read_peer).
 PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary);
 
-// uid 0 is always allowed; no `allow` list means whoever can open the socket.
+// uid 0 is always allowed; no `allow` list means whoever can open the socket. A group matches when
+// the process has it, or else when the group database lists the user in it.
 bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer);
 
 }  // namespace dbx

@@ -51,12 +51,12 @@ class AccessTest(E2ETestCase):
         # The other user must reach the socket below the test's temp dir (secrets stay 0600).
         os.chmod(self.tmp, 0o711)
 
-    def as_other(self, d, *args):
+    def as_other(self, d, *args, uid=None, groups="--init-groups"):
         e = dict(os.environ)
         e.pop("DBXCRED_WORKSPACE", None)
         e["DBXCRED_SOCKET"] = d.socket
-        return subprocess.run(["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}",
-                               "--init-groups", DBXCRED, *args],
+        return subprocess.run(["setpriv", f"--reuid={self.uid if uid is None else uid}",
+                               f"--regid={self.gid}", groups, DBXCRED, *args],
                               capture_output=True, text=True, env=e, timeout=60)
 
     def start(self):
@@ -110,6 +110,22 @@ class AccessTest(E2ETestCase):
         # uid 0 is allowed everywhere, `allow` or not.
         self.assertEqual(d.cli("-w", "closed", "aad").returncode, 0)
         self.assert_no_secret(denied.stderr, listed.stdout, d.log())
+
+    def test_allow_groups_count_the_process_groups_and_the_group_database(self):
+        d = self.start()
+        # A process without the group (dropped, or started before the user was added to it): the
+        # group database still lists the user in it.
+        r = self.as_other(d, "-w", "by-group", "aad", groups="--clear-groups")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # A process given the group directly (a unit's SupplementaryGroups=) by a uid that no group
+        # database lists anywhere (no passwd entry either): the kernel's groups count.
+        stranger = 4242425
+        r = self.as_other(d, "-w", "by-group", "aad", uid=stranger,
+                          groups=f"--groups={self.sup_gid}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.as_other(d, "-w", "by-group", "aad", uid=stranger, groups="--clear-groups")
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn(f"uid {stranger}", r.stderr)
 
     def test_user_outside_the_socket_group_cannot_connect(self):
         d = self.start()

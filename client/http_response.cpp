@@ -3,27 +3,13 @@
 #include <cctype>
 #include <cstdint>
 
+#include "common/text.h"
+
 namespace dbx::cli {
 
 namespace {
 
 using State = ParseResult::State;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_token_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
@@ -85,7 +71,7 @@ ParseResult parse_chunked(std::string_view raw, bool eof, HttpResponse response)
       return incomplete_or_truncated(eof);
     }
     std::string_view size_line = raw.substr(pos, eol - pos);
-    size_line = trim(size_line.substr(0, size_line.find(';')));
+    size_line = trim_blanks(size_line.substr(0, size_line.find(';')));
     if (size_line.empty() || size_line.size() > 8) return malformed("a bad chunk size");
     std::size_t size = 0;
     for (char c : size_line) {
@@ -160,7 +146,7 @@ ParseResult parse_http_response(std::string_view raw, bool eof) {
     for (char c : name) {
       if (!is_token_char(c)) return malformed("a bad header name");
     }
-    std::string_view value = trim(line.substr(colon + 1));
+    std::string_view value = trim_blanks(line.substr(colon + 1));
     for (char c : value) {
       if (c == '\r' || c == '\n' || c == '\0') return malformed("a bad header value");
     }
@@ -174,14 +160,15 @@ ParseResult parse_http_response(std::string_view raw, bool eof) {
     std::string_view last = *te;
     if (auto comma = last.rfind(','); comma != std::string_view::npos)
       last = last.substr(comma + 1);
-    if (!iequals(trim(last), "chunked")) return malformed("an unsupported transfer encoding");
+    if (!iequals(trim_blanks(last), "chunked"))
+      return malformed("an unsupported transfer encoding");
     return parse_chunked(rest, eof, std::move(response));
   }
 
   std::optional<std::size_t> length;
   for (const auto& [n, v] : response.headers) {
     if (!iequals(n, "Content-Length")) continue;
-    auto parsed = parse_decimal(trim(v));
+    auto parsed = parse_decimal(trim_blanks(v));
     if (!parsed || (length && *length != *parsed)) return malformed("a bad Content-Length");
     length = parsed;
   }

@@ -5,10 +5,10 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
-#include <cctype>
 #include <map>
 
 #include "common/log.h"
+#include "common/text.h"
 #include "daemon/credentials/entra_token.h"
 #include "daemon/upstream/url.h"
 
@@ -23,19 +23,6 @@ constexpr std::string_view kMetadataHostHeader = "X-Databricks-Host";
 constexpr std::string_view kIdentityHeader = "X-IDENTITY-HEADER";
 constexpr std::string_view kIdentityPath = "/msi/token";
 constexpr std::string_view kIdentityApiVersion = "2019-08-01";
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Both protocols' clients read errors as {"error","error_description"} (PROTOCOLS.md).
 ApiResponse protocol_error(int status, std::string_view error, std::string description) {

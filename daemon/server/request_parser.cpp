@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 
+#include "common/text.h"
+
 namespace dbx {
 
 namespace {
@@ -30,14 +32,6 @@ bool is_target_char(char c) {  // visible US-ASCII
 bool is_value_char(char c) {  // HTAB, SP, VCHAR, obs-text
   const auto u = static_cast<unsigned char>(c);
   return u == '\t' || (u >= 0x20 && u != 0x7f);
-}
-
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 RequestParse failure(int status, std::string_view message) {
@@ -94,7 +88,7 @@ bool plausible_request_line(std::string_view part) {
 void read_connection(std::string_view value, bool& close, bool& keep_alive) {
   while (!value.empty()) {
     const auto comma = value.find(',');
-    const std::string_view token = InboundRequest::trim_blanks(value.substr(0, comma));
+    const std::string_view token = trim_blanks(value.substr(0, comma));
     if (iequals(token, "close")) close = true;
     if (iequals(token, "keep-alive")) keep_alive = true;
     if (comma == std::string_view::npos) break;
@@ -103,12 +97,6 @@ void read_connection(std::string_view value, bool& close, bool& keep_alive) {
 }
 
 }  // namespace
-
-std::string_view InboundRequest::trim_blanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 std::optional<std::string_view> InboundRequest::header(std::string_view name) const {
   std::optional<std::string_view> found;
@@ -158,7 +146,7 @@ RequestParse parse_request(std::string_view data, const RequestLimits& limits) {
     const auto colon = line.find(':');
     if (colon == 0 || colon == std::string_view::npos) return failure(400, kMalformed);
     const std::string_view name = line.substr(0, colon);
-    const std::string_view value = InboundRequest::trim_blanks(line.substr(colon + 1));
+    const std::string_view value = trim_blanks(line.substr(colon + 1));
     if (!std::all_of(name.begin(), name.end(), is_tchar)) return failure(400, kMalformed);
     if (!std::all_of(value.begin(), value.end(), is_value_char)) return failure(400, kMalformed);
     if (iequals(name, "content-length")) {

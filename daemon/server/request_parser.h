@@ -9,6 +9,8 @@
 #include <optional>
 #include <string_view>
 
+#include "common/text.h"
+
 namespace dbx {
 
 struct InboundRequest {
@@ -32,7 +34,6 @@ struct InboundRequest {
       f(line.substr(0, colon), trim_blanks(line.substr(colon + 1)));
     }
   }
-  static std::string_view trim_blanks(std::string_view s);
 };
 
 struct RequestLimits {

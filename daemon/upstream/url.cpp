@@ -7,21 +7,10 @@
 #include <cctype>
 #include <charconv>
 
+#include "common/text.h"
+
 namespace dbx {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool is_ipv4(std::string_view host) {
   in_addr a{};
@@ -144,7 +133,7 @@ Result<Url> parse_url(std::string_view text) {
 }
 
 Result<Url> parse_proxy_url(std::string_view text) {
-  text = trim(text);
+  text = trim_blanks(text);
   std::string with_scheme = text.find("://") == std::string_view::npos
                                 ? "http://" + std::string(text)
                                 : std::string(text);
@@ -204,7 +193,7 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host_in) {
   std::string_view rest = no_proxy;
   while (!rest.empty()) {
     auto comma = rest.find(',');
-    std::string entry = lower(trim(rest.substr(0, comma)));
+    std::string entry = lower(trim_blanks(rest.substr(0, comma)));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
     if (entry.empty()) continue;
     if (entry == "*") return true;

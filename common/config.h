@@ -70,6 +70,9 @@ struct PatPolicy {
   Seconds rotate_before{1200};
   Seconds max_lifetime{86400};
   int max_active = 10;
+  // How often the current PAT is tried at the workspace to notice a revocation (one token/list
+  // authenticated with the PAT per interval while a PAT is current).
+  Seconds check_interval{50};
   bool operator==(const PatPolicy&) const = default;
 };
 

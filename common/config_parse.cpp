@@ -356,6 +356,7 @@ class Parser {
     read("lifetime", pat.lifetime);
     read("rotate_before", pat.rotate_before);
     read("max_lifetime", pat.max_lifetime);
+    read("check_interval", pat.check_interval);
     bool max_active_given = r.has("max_active");
     if (auto n = r.integer("max_active", 1, kMaxActivePats)) {
       pat.max_active = static_cast<int>(*n);
@@ -364,7 +365,10 @@ class Parser {
     }
     r.finish();
     if (!ok) return;
-    if (pat.lifetime.count() == 0) {
+    if (pat.check_interval < Seconds(5) || pat.check_interval > Seconds(600)) {
+      r.problem("check_interval",
+                "expected between 5s and 10m, got " + format_duration(pat.check_interval));
+    } else if (pat.lifetime.count() == 0) {
       r.problem("lifetime", "must be longer than 0s");
     } else if (pat.lifetime > pat.max_lifetime) {
       r.problem("lifetime", format_duration(pat.lifetime) + " is longer than max_lifetime (" +

@@ -60,7 +60,8 @@ json::value pat_json(const PatPolicy& pat) {
   return json::object{{"lifetime", format_duration(pat.lifetime)},
                       {"rotate_before", format_duration(pat.rotate_before)},
                       {"max_lifetime", format_duration(pat.max_lifetime)},
-                      {"max_active", pat.max_active}};
+                      {"max_active", pat.max_active},
+                      {"check_interval", format_duration(pat.check_interval)}};
 }
 
 json::value allow_json(const std::optional<AllowList>& allow) {

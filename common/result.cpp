@@ -12,6 +12,8 @@ std::string_view to_string(ErrorCode code) {
       return "not_found";
     case ErrorCode::quota_exhausted:
       return "quota_exhausted";
+    case ErrorCode::rate_limited:
+      return "rate_limited";
     case ErrorCode::upstream_unavailable:
       return "upstream_unavailable";
     case ErrorCode::internal:
@@ -29,6 +31,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::not_found:
       return 404;
     case ErrorCode::quota_exhausted:
+    case ErrorCode::rate_limited:
       return 429;
     case ErrorCode::upstream_unavailable:
       return 503;

@@ -17,6 +17,7 @@ enum class ErrorCode {
   forbidden,             // 403: the caller's uid is not in the workspace's `allow`
   not_found,             // 404: no such workspace or path
   quota_exhausted,       // 429/503: PAT quota reached
+  rate_limited,          // 429 + Retry-After: this caller asked too often (Error::retry_after)
   upstream_unavailable,  // 502/503: Entra ID, ARM or Databricks failed or timed out
   internal,              // 500: a bug or a local failure (disk, ledger)
 };

@@ -345,14 +345,14 @@ void Broker::headers_at(const WorkspaceConfig& ws, std::string host, Seconds min
       });
 }
 
-void Broker::pat(const WorkspaceConfig& ws, Seconds min_valid,
+void Broker::pat(const WorkspaceConfig& ws, Seconds min_valid, std::optional<std::uint32_t> uid,
                  std::function<void(Result<ServedPat>)> done) {
   auto it = workspaces_.find(ws.name);
   if (it == workspaces_.end())
     return done(make_error(ErrorCode::bad_request,
                            "PATs are turned off for workspace " + ws.name +
                                " (\"pat\": false); use `dbxcred aad` or `dbxcred headers`"));
-  it->second->pats->get(min_valid, std::move(done));
+  it->second->pats->get(min_valid, uid, std::move(done));
 }
 
 std::optional<ServedPatView> Broker::peek_pat(const WorkspaceConfig& ws, Seconds min_valid) const {

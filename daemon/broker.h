@@ -70,7 +70,7 @@ class Broker : public std::enable_shared_from_this<Broker> {
   // runs again.
   std::string_view host_view(const WorkspaceConfig& ws) const;
   // A PAT of the workspace (bad_request when the workspace has "pat": false).
-  void pat(const WorkspaceConfig& ws, Seconds min_valid,
+  void pat(const WorkspaceConfig& ws, Seconds min_valid, std::optional<std::uint32_t> uid,
            std::function<void(Result<ServedPat>)> done);
   // The PAT manager's status, or nullopt when PATs are off for the workspace.
   std::optional<PatStatus> pat_status(const std::string& workspace) const;

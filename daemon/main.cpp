@@ -24,6 +24,7 @@
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
+#include "daemon/state_dir_lock.h"
 #include "daemon/systemd.h"
 #include "daemon/upstream/https_transport.h"
 #include "daemon/upstream/metered_transport.h"
@@ -100,6 +101,14 @@ int main(int argc, char** argv) {
   }
   dbx::setup_logging(config->log.level, config->log.format);
 
+  // The state directory holds the PAT ledgers, the agent id and the loopback secrets: ours alone,
+  // and one daemon's. Locked before listening, so a second daemon leaves the first one's socket be.
+  auto state_lock = dbx::lock_state_dir(config->state_dir);
+  if (!state_lock) {
+    std::fprintf(stderr, "dbxcredd: %s\n", state_lock.error().message.c_str());
+    return 1;
+  }
+
   // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their
   // requests wait in the backlog until the loop runs (docs/BENCHMARKS.md, "socket ready").
   int fd = -1;
@@ -122,12 +131,6 @@ int main(int argc, char** argv) {
   dbx::HttpsTransport transport(io, transport_options);
   if (transport.setup_error()) {
     std::fprintf(stderr, "dbxcredd: %s\n", transport.setup_error()->message.c_str());
-    return 1;
-  }
-  // The state directory holds the PAT ledgers and the loopback secrets: ours alone.
-  if (::mkdir(config->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    std::fprintf(stderr, "dbxcredd: cannot create state_dir %s: %s\n", config->state_dir.c_str(),
-                 std::strerror(errno));
     return 1;
   }
 
@@ -179,6 +182,11 @@ int main(int argc, char** argv) {
         next->limits.max_connections != config->limits.max_connections ||
         next->limits.max_connections_per_uid != config->limits.max_connections_per_uid)
       spdlog::warn("reload: socket, tls and limits settings take effect on restart only");
+    if (next->state_dir != config->state_dir) {
+      // The lock is on the state_dir this process started with: another one stays unlocked.
+      spdlog::warn("reload: state_dir takes effect on restart only; still {}", config->state_dir);
+      next->state_dir = config->state_dir;
+    }
     spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
     auto replacement = std::make_shared<dbx::Broker>(runtime, metered, *next, broker.get());
     spdlog::info(

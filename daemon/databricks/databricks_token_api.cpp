@@ -14,6 +14,7 @@ namespace {
 constexpr char kCreate[] = "token/create";
 constexpr char kList[] = "token/list";
 constexpr char kDelete[] = "token/delete";
+constexpr char kCheck[] = "token/list (with the PAT)";
 
 bool is_2xx(int status) {
   return status >= 200 && status < 300;
@@ -182,6 +183,34 @@ void DatabricksTokenApi::remove(const std::string& token_id, std::function<void(
          if (databricks::has_error_code(*r, "RESOURCE_DOES_NOT_EXIST")) return done(ok_status());
          done(databricks::error_from_response(host(), kDelete, *r));
        });
+}
+
+void DatabricksTokenApi::check(const std::string& value, const std::string& token_id,
+                               std::function<void(Result<bool>)> done) {
+  HttpRequest req;
+  req.method = "GET";
+  req.url = host() + "/api/2.0/token/list";
+  req.headers.emplace_back("Authorization", "Bearer " + value);
+  req.headers.emplace_back("Accept", "application/json");
+  req.upstream = "databricks";
+  transport_.send(std::move(req), [this, weak = std::weak_ptr<int>(alive_), token_id,
+                                   done = std::move(done)](Result<HttpResponse> r) mutable {
+    if (weak.expired()) return;
+    if (!r) return done(databricks::error_from_transport(kCheck, r.error()));
+    // The workspace refuses the PAT itself: revoked, deleted, or its owner lost the right.
+    if (r->status == 401 || r->status == 403) return done(false);
+    if (!is_2xx(r->status)) return done(databricks::error_from_response(host(), kCheck, *r));
+    std::string why;
+    auto o = parse_object(r->body, why);
+    if (!o) return done(databricks::malformed_answer(host(), kCheck, r->status, why));
+    const auto* infos = o->if_contains("token_infos");
+    if (!infos || !infos->is_array()) return done(false);  // `{}`: not even this one
+    for (const auto& v : infos->as_array()) {
+      PatInfo info;
+      if (!parse_info(v, info) && info.token_id == token_id) return done(true);
+    }
+    done(false);
+  });
 }
 
 }  // namespace dbx

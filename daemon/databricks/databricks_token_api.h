@@ -32,6 +32,8 @@ class DatabricksTokenApi : public TokenApi {
               std::function<void(Result<MintedPat>)> done) override;
   void list(std::function<void(Result<std::vector<PatInfo>>)> done) override;
   void remove(const std::string& token_id, std::function<void(Status)> done) override;
+  void check(const std::string& value, const std::string& token_id,
+             std::function<void(Result<bool>)> done) override;
 
  private:
   // Fetches auth headers, sends, and hands the answer (any HTTP status) or the failure to `done`.

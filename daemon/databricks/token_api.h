@@ -37,6 +37,11 @@ class TokenApi {
   virtual void list(std::function<void(Result<std::vector<PatInfo>>)> done) = 0;
   // RESOURCE_DOES_NOT_EXIST counts as success (already deleted).
   virtual void remove(const std::string& token_id, std::function<void(Status)> done) = 0;
+  // Tries a PAT at the workspace: token/list authenticated with the PAT itself (no AAD call).
+  // true: it works and is listed; false: the answer proves it no longer works (401/403, or the
+  // list no longer shows `token_id`); an error when nothing was proved (no answer, 5xx, 429).
+  virtual void check(const std::string& value, const std::string& token_id,
+                     std::function<void(Result<bool>)> done) = 0;
 };
 
 }  // namespace dbx

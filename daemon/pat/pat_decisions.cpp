@@ -47,19 +47,21 @@ std::string secs(Seconds s) {
 }  // namespace
 
 std::string make_comment(std::string_view instance, std::string_view workspace,
-                         std::string_view nonce) {
+                         std::string_view agent, std::string_view nonce) {
   std::string out(kCommentProduct);
   out += ':';
   out += encode_field(instance);
   out += ':';
   out += encode_field(workspace);
   out += ':';
+  out += agent;
+  out += ':';
   out += nonce;
   return out;
 }
 
 std::optional<CommentParts> parse_comment(std::string_view comment) {
-  // Exactly four ':'-separated fields; the encoded fields cannot contain ':'.
+  // Four (older format) or five ':'-separated fields; the encoded fields cannot contain ':'.
   std::vector<std::string_view> fields;
   std::size_t start = 0;
   while (true) {
@@ -70,14 +72,40 @@ std::optional<CommentParts> parse_comment(std::string_view comment) {
     }
     fields.push_back(comment.substr(start, pos - start));
     start = pos + 1;
-    if (fields.size() > 4) return std::nullopt;
+    if (fields.size() > 5) return std::nullopt;
   }
-  if (fields.size() != 4 || fields[0] != kCommentProduct) return std::nullopt;
-  if (fields[1].empty() || fields[2].empty() || !is_valid_nonce(fields[3])) return std::nullopt;
+  if ((fields.size() != 4 && fields.size() != 5) || fields[0] != kCommentProduct)
+    return std::nullopt;
+  const bool with_agent = fields.size() == 5;
+  if (fields[1].empty() || fields[2].empty() || !is_valid_nonce(fields.back())) return std::nullopt;
+  if (with_agent && !is_valid_nonce(fields[3])) return std::nullopt;
   auto instance = decode_field(fields[1]);
   auto workspace = decode_field(fields[2]);
   if (!instance || !workspace) return std::nullopt;
-  return CommentParts{std::move(*instance), std::move(*workspace), std::string(fields[3])};
+  return CommentParts{std::move(*instance), std::move(*workspace),
+                      with_agent ? std::string(fields[3]) : std::string(),
+                      std::string(fields.back())};
+}
+
+bool take_forced(ForcedBucket& b, TimePoint now) {
+  if (b.updated == TimePoint{}) b.updated = now;
+  if (now > b.updated) {
+    const double refill = std::chrono::duration<double>(now - b.updated) /
+                          std::chrono::duration<double>(kForcedRefill);
+    b.tokens = std::min<double>(kForcedBurst, b.tokens + refill);
+  }
+  b.updated = std::max(b.updated, now);
+  if (b.tokens < 1.0 - 1e-9) return false;  // refills are fractions: allow rounding
+  b.tokens = std::max(0.0, b.tokens - 1.0);
+  return true;
+}
+
+Seconds forced_retry_after(const ForcedBucket& b, TimePoint now) {
+  const double missing = std::max(0.0, 1.0 - b.tokens);
+  const auto wait =
+      std::chrono::duration<double>(kForcedRefill) * missing -
+      std::chrono::duration<double>(std::max(TimePoint::duration(0), now - b.updated));
+  return std::max(Seconds(1), std::chrono::ceil<Seconds>(wait));
 }
 
 bool is_valid_nonce(std::string_view nonce) {
@@ -137,6 +165,7 @@ MintPlan plan_mint(TimePoint now, int max_active, const std::vector<PatRecord>& 
   for (const auto& r : records) {
     if (is_expired(now, r) || !r.token_id) continue;
     if (current_nonce && r.nonce == *current_nonce) continue;
+    if (r.promised > now) continue;  // served with a min_valid that still runs
     candidates.push_back(&r);
   }
   if (static_cast<int>(candidates.size()) < must_free) return plan;  // can_mint stays false
@@ -154,10 +183,10 @@ std::vector<PatRecord> expired_records(TimePoint now, const std::vector<PatRecor
   return out;
 }
 
-ReconcilePlan plan_reconcile(TimePoint now, std::string_view instance, std::string_view workspace,
+ReconcilePlan plan_reconcile(TimePoint now, const Identity& us,
                              const std::vector<PatRecord>& records,
                              const std::vector<PatInfo>& listed,
-                             const std::set<std::string>& protected_nonces) {
+                             const std::set<std::string>& protected_nonces, bool adopting) {
   ReconcilePlan plan;
   std::map<std::string, const PatRecord*> by_nonce;
   for (const auto& r : records) by_nonce[r.nonce] = &r;
@@ -167,14 +196,25 @@ ReconcilePlan plan_reconcile(TimePoint now, std::string_view instance, std::stri
   for (const auto& info : listed) {
     listed_ids.insert(info.token_id);
     auto parts = parse_comment(info.comment);
-    if (!parts || parts->instance != instance || parts->workspace != workspace) {
+    if (!parts || parts->instance != us.instance || parts->workspace != us.workspace ||
+        (!parts->agent.empty() && parts->agent != us.agent)) {
       ++plan.foreign;  // another tool, a human, another agent or workspace: never touched
+      continue;
+    }
+    auto it = by_nonce.find(parts->nonce);
+    if (parts->agent.empty() && it == by_nonce.end()) {
+      // The older format: ours only if the ledger knows it; else maybe another daemon's with the
+      // same instance (left to expire).
+      ++plan.foreign;
       continue;
     }
     listed_nonces.insert(parts->nonce);
     if (protected_nonces.count(parts->nonce)) continue;
-    auto it = by_nonce.find(parts->nonce);
     if (it == by_nonce.end()) {
+      if (adopting) {
+        plan.adopt.push_back(info);  // may be in use: the ledger that knew it is lost
+        continue;
+      }
       plan.deletions.push_back(
           {info.token_id, std::nullopt, "orphan: our comment but the ledger has no such nonce"});
       continue;

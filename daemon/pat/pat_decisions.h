@@ -35,24 +35,59 @@ inline constexpr Seconds kReconcileInterval{600};
 inline constexpr Seconds kRetryAfterFailure{30};
 
 // ---- The comment of every PAT we mint -------------------------------------------------------
-// Format: "dbxcred:<instance>:<workspace>:<nonce>"
+// Format: "dbxcred:<instance>:<workspace>:<agent>:<nonce>"
 //   instance, workspace: percent-encoded so that ':' '%' and anything outside printable ASCII
 //                        cannot break the split (a host name is left as is);
+//   agent:               the agent id, 32 lowercase hex digits created once in state_dir
+//                        (PatLedger::agent_id): tells apart daemons with the same instance;
 //   nonce:               32 lowercase hex digits (128 random bits), unique per mint.
+// The older format without the agent field ("dbxcred:<instance>:<workspace>:<nonce>") parses
+// with an empty agent: such a PAT is ours only if its nonce is in our ledger (plan_reconcile).
 // A comment that does not parse exactly like this is not ours: such a PAT is never touched.
 inline constexpr std::string_view kCommentProduct = "dbxcred";
 
 std::string make_comment(std::string_view instance, std::string_view workspace,
-                         std::string_view nonce);
+                         std::string_view agent, std::string_view nonce);
 
 struct CommentParts {
   std::string instance;   // decoded
   std::string workspace;  // decoded
+  std::string agent;      // empty: the older format without an agent id
   std::string nonce;
 };
 std::optional<CommentParts> parse_comment(std::string_view comment);
 
+// 32 lowercase hex digits: a nonce, and the format of an agent id.
 bool is_valid_nonce(std::string_view nonce);
+
+// ---- Promises (SPEC "Socket API") ------------------------------------------------------------
+// A PAT served with min_valid M at `now` is promised until now + M: dbxcred never deletes it
+// before then. The ledger keeps a promise rounded up by kPromiseStep (never past the PAT's
+// expiry), so that a stream of clients costs one ledger write per PAT per kPromiseStep, not one
+// per request; the fast path (PatManager::peek) serves only within the recorded promise.
+inline constexpr Seconds kPromiseStep{60};
+
+// ---- Forced early rotations (per uid) --------------------------------------------------------
+// A request forces an early rotation when the current PAT cannot serve its min_valid although its
+// own rotation is not due yet. Each uid may force kForcedBurst such mints at once and one more
+// every kForcedRefill (a token bucket: 3 at once, 6 an hour sustained); beyond that it gets
+// rate_limited with Retry-After. A job that needs long PATs should get them from pat.lifetime.
+inline constexpr int kForcedBurst = 3;
+inline constexpr Seconds kForcedRefill{600};
+
+struct ForcedBucket {
+  double tokens = kForcedBurst;
+  TimePoint updated{};
+};
+// Takes one token from `b` at `now` (refilling first); false when none is left.
+bool take_forced(ForcedBucket& b, TimePoint now);
+// When the next token will be there (>= 1 s).
+Seconds forced_retry_after(const ForcedBucket& b, TimePoint now);
+
+// ---- Revocation ------------------------------------------------------------------------------
+// Every pat.check_interval (default 50 s) while a PAT is current, it is used once against the
+// workspace (token/list authenticated with the PAT itself): an answer proving it no longer works
+// (401/403, or the list no longer shows it) makes the manager stop serving it and mint another.
 
 // ---- Serving and rotation ---------------------------------------------------------------------
 
@@ -79,7 +114,10 @@ struct PatRecord {
   std::string nonce;
   std::optional<std::string> token_id;
   TimePoint created;                 // the intent's time; the server's creation_time once minted
-  std::optional<TimePoint> expires;  // nullopt: unknown (intent) or never (expiry_time -1)
+  std::optional<TimePoint> expires;  // nullopt: unknown (intent); a -1 PAT gets created+lifetime
+  // Served with a min_valid until this time at least (see kPromiseStep): never deleted by us
+  // before. TimePoint{} when never served.
+  TimePoint promised{};
 };
 
 bool is_expired(TimePoint now, const PatRecord& r);
@@ -97,7 +135,8 @@ struct MintPlan {
 
 // Before a mint: our unexpired count must stay <= max_active after it. Frees room by deleting the
 // oldest superseded minted PATs; never the current one (`current_nonce`), never an intent whose id
-// is unknown, never an already expired one (those are reaped, they do not count).
+// is unknown, never an already expired one (those are reaped, they do not count), never one whose
+// promise still runs (can_mint false: the request is quota_exhausted).
 MintPlan plan_mint(TimePoint now, int max_active, const std::vector<PatRecord>& records,
                    const std::optional<std::string>& current_nonce);
 
@@ -115,14 +154,28 @@ struct Deletion {
 struct ReconcilePlan {
   std::vector<Deletion> deletions;  // token/delete these (ours only)
   std::vector<std::string> forget;  // drop these ledger records now (their token is gone)
-  int foreign = 0;                  // listed PATs that are not ours (never touched)
+  // PATs of this agent the ledger does not know, while it is recovering from a lost file: taken
+  // into the ledger as promised until expiry (left to expire, counted against max_active).
+  std::vector<PatInfo> adopt;
+  int foreign = 0;  // listed PATs that are not ours (never touched)
+};
+
+// Who we are, for telling our PATs from others'.
+struct Identity {
+  std::string_view instance;
+  std::string_view workspace;
+  std::string_view agent;
 };
 
 // `listed` is the complete token/list answer; `protected_nonces` are mints this process has in
-// flight or finished while the list was in flight (the list may predate them).
-ReconcilePlan plan_reconcile(TimePoint now, std::string_view instance, std::string_view workspace,
+// flight or finished while the list was in flight (the list may predate them). `adopting`: the
+// ledger file was lost, so a PAT of ours it does not know may be in use (adopt, never delete).
+// A PAT is ours when its comment carries our instance, workspace and agent id; one in the older
+// format without an agent id only when the ledger knows its nonce (else it may be another
+// daemon's with the same instance: left alone to expire).
+ReconcilePlan plan_reconcile(TimePoint now, const Identity& us,
                              const std::vector<PatRecord>& records,
                              const std::vector<PatInfo>& listed,
-                             const std::set<std::string>& protected_nonces);
+                             const std::set<std::string>& protected_nonces, bool adopting = false);
 
 }  // namespace dbx::pat

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "common/encoding.h"
+#include "daemon/pat/agent_id.h"
 
 namespace dbx {
 namespace json = boost::json;
@@ -76,7 +77,8 @@ Status ensure_dir(const std::string& dir) {
   return ok_status();
 }
 
-std::string serialize(const std::string& workspace, const std::vector<pat::PatRecord>& records) {
+std::string serialize(const std::string& workspace, const std::vector<pat::PatRecord>& records,
+                      bool adopting) {
   json::array entries;
   for (const auto& r : records) {
     json::object e;
@@ -91,18 +93,20 @@ std::string serialize(const std::string& workspace, const std::vector<pat::PatRe
       e["expires_ms"] = to_ms(*r.expires);
     else
       e["expires_ms"] = nullptr;
+    e["promised_ms"] = r.promised == TimePoint{} ? 0 : to_ms(r.promised);
     entries.push_back(std::move(e));
   }
   json::object root;
   root["version"] = 1;
   root["workspace"] = workspace;
+  root["adopting"] = adopting;
   root["entries"] = std::move(entries);
   return json::serialize(root) + "\n";
 }
 
 // Returns the problem ("entries[2].nonce: expected 32 hex digits"), or nullopt.
 std::optional<std::string> parse_records(const std::string& text, const std::string& workspace,
-                                         std::vector<pat::PatRecord>& out) {
+                                         std::vector<pat::PatRecord>& out, bool& adopting) {
   boost::system::error_code ec;
   json::value root = json::parse(text, ec);
   if (ec) return "not valid JSON (" + ec.message() + ")";
@@ -113,6 +117,10 @@ std::optional<std::string> parse_records(const std::string& text, const std::str
   const auto* ws = obj.if_contains("workspace");
   if (!ws || !ws->is_string() || ws->as_string() != workspace)
     return "workspace: expected \"" + workspace + "\"";
+  if (const auto* a = obj.if_contains("adopting"); a && !a->is_null()) {
+    if (!a->is_bool()) return "adopting: expected true or false";
+    adopting = a->as_bool();
+  }
   const auto* entries = obj.if_contains("entries");
   if (!entries || !entries->is_array()) return "entries: expected an array";
   std::set<std::string> seen;
@@ -148,6 +156,15 @@ std::optional<std::string> parse_records(const std::string& text, const std::str
       if (!lenient_int(*expires)) return at + ".expires_ms: expected an integer or null";
       r.expires = from_ms(*lenient_int(*expires));
     }
+    const auto* promised = e.if_contains("promised_ms");
+    if (promised == nullptr) {
+      // Written by a version that kept no promises: it may have served this PAT with any
+      // min_valid, so it is promised until it expires.
+      if (minted) r.promised = r.expires.value_or(TimePoint::max());
+    } else {
+      if (!lenient_int(*promised)) return at + ".promised_ms: expected an integer";
+      if (*lenient_int(*promised) != 0) r.promised = from_ms(*lenient_int(*promised));
+    }
     out.push_back(std::move(r));
   }
   return std::nullopt;
@@ -156,7 +173,9 @@ std::optional<std::string> parse_records(const std::string& text, const std::str
 }  // namespace
 
 PatLedger::PatLedger(std::string state_dir, std::string workspace)
-    : dir_(std::move(state_dir) + "/pats"), workspace_(std::move(workspace)) {
+    : state_dir_(std::move(state_dir)),
+      dir_(state_dir_ + "/pats"),
+      workspace_(std::move(workspace)) {
   path_ = dir_ + "/" + file_name(workspace_);
 }
 
@@ -169,16 +188,28 @@ std::string PatLedger::file_name(const std::string& workspace) {
 Status PatLedger::load() {
   records_.clear();
   load_error_.reset();
+  adopting_ = false;
+  adopted_ = 0;
   auto fail = [&](Error e) {
     load_error_ = e;
     return Status(std::move(e));
   };
   if (auto s = ensure_dir(dir_); !s) return fail(s.error());
+  auto agent = load_or_create_agent_id(state_dir_);
+  if (!agent) return fail(agent.error());
+  agent_id_ = std::move(*agent);
 
   Fd f{::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
   if (f.fd < 0) {
-    if (errno == ENOENT) return ok_status();  // first start: nothing minted yet
-    return fail(ledger_error("cannot open " + path_ + ": " + errno_text(errno)));
+    if (errno == ENOENT) {
+      // A new workspace, or a file that was lost: PATs of this agent that token/list shows may
+      // be held by jobs. The first reconcile takes them in instead of deleting them.
+      adopting_ = true;
+      return ok_status();
+    }
+    return fail(ledger_error("cannot open " + path_ + ": " + errno_text(errno) +
+                             " (fix its ownership or mode, or move it aside: the PATs it knew are "
+                             "then left to expire)"));
   }
   std::string text;
   char buf[65536];
@@ -194,15 +225,18 @@ Status PatLedger::load() {
       return fail(ledger_error(path_ + " is larger than 4 MiB, not a ledger this daemon wrote"));
   }
   std::vector<pat::PatRecord> records;
-  if (auto problem = parse_records(text, workspace_, records)) {
+  bool adopting = false;
+  if (auto problem = parse_records(text, workspace_, records, adopting)) {
     return fail(
         make_error(ErrorCode::internal, "PAT ledger " + path_ + " is corrupt (" + *problem +
                                             "); PAT minting for workspace '" + workspace_ +
                                             "' is stopped. Compare it with the workspace's tokens "
                                             "(ours are commented dbxcred:...), "
-                                            "then repair or move the file aside and restart"));
+                                            "then repair or move the file aside and restart "
+                                            "(its PATs are then left to expire)"));
   }
   records_ = std::move(records);
+  adopting_ = adopting;
   return ok_status();
 }
 
@@ -239,6 +273,35 @@ Status PatLedger::record_minted(const std::string& nonce, const PatInfo& info) {
   return make_error(ErrorCode::internal, "PAT ledger: no intent recorded for this mint (a bug)");
 }
 
+Status PatLedger::record_promise(const std::string& nonce, TimePoint until) {
+  if (auto s = check_usable(); !s) return s;
+  auto next = records_;
+  for (auto& r : next) {
+    if (r.nonce != nonce) continue;
+    if (r.promised >= until) return ok_status();
+    r.promised = until;
+    return commit(std::move(next));
+  }
+  return make_error(ErrorCode::internal, "PAT ledger: no record for this PAT (a bug)");
+}
+
+Status PatLedger::record_adopted(const std::string& nonce, const PatInfo& info, TimePoint expires) {
+  if (auto s = check_usable(); !s) return s;
+  if (!pat::is_valid_nonce(nonce) || find(nonce))
+    return make_error(ErrorCode::internal, "PAT ledger: bad or duplicate nonce (a bug)");
+  auto next = records_;
+  next.push_back(pat::PatRecord{nonce, info.token_id, info.created, expires, expires});
+  if (auto s = commit(std::move(next)); !s) return s;
+  ++adopted_;
+  return ok_status();
+}
+
+Status PatLedger::finish_adoption() {
+  if (auto s = check_usable(); !s) return s;
+  if (!adopting_) return ok_status();
+  return commit(records_, false);
+}
+
 Status PatLedger::remove(const std::vector<std::string>& nonces) {
   if (auto s = check_usable(); !s) return s;
   std::set<std::string> drop(nonces.begin(), nonces.end());
@@ -249,9 +312,10 @@ Status PatLedger::remove(const std::vector<std::string>& nonces) {
   return commit(std::move(next));
 }
 
-Status PatLedger::commit(std::vector<pat::PatRecord> next) {
+Status PatLedger::commit(std::vector<pat::PatRecord> next, std::optional<bool> adopting) {
   if (auto s = ensure_dir(dir_); !s) return s;
-  const std::string data = serialize(workspace_, next);
+  const bool adopting_next = adopting.value_or(adopting_);
+  const std::string data = serialize(workspace_, next, adopting_next);
   const std::string tmp = path_ + ".tmp";
   {
     Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)};
@@ -268,6 +332,7 @@ Status PatLedger::commit(std::vector<pat::PatRecord> next) {
   // caller still gets the error (the change may not survive a power loss), so it does not mint; a
   // stray intent is harmless, reconcile forgets it when token/list shows no such token.
   records_ = std::move(next);
+  adopting_ = adopting_next;
   Fd d{::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)};
   if (d.fd < 0 || ::fsync(d.fd) != 0)
     return ledger_error("cannot fsync directory " + dir_ + ": " + errno_text(errno));

@@ -22,7 +22,7 @@ PatManager::PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPo
       deadline_(deadline) {}
 
 PatManager::~PatManager() {
-  for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_})
+  for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_, &check_timer_})
     if (*t) (*t)->cancel();
   for (auto& w : waiters_) w.deadline->cancel();
 }
@@ -34,13 +34,22 @@ void PatManager::start() {
     spdlog::error("pat {}: {}", workspace_, last_error_->message);
     return;
   }
+  // Records of PATs that never expire (expiry_time -1) written by older versions: reaped by their
+  // creation time plus the longest lifetime this agent may ask for.
+  const std::vector<pat::PatRecord> records = ledger_.records();  // updated as we go
+  for (const auto& r : records) {
+    if (!r.token_id || r.expires) continue;
+    PatInfo info{*r.token_id, "", r.created, r.created + policy_.max_lifetime};
+    if (auto s = ledger_.record_minted(r.nonce, info); !s)
+      spdlog::warn("pat {}: {}", workspace_, s.error().message);
+  }
   reconcile();
   schedule_reap();
 }
 
 void PatManager::stop() {
   stopped_ = true;
-  for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_})
+  for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_, &check_timer_})
     if (*t) (*t)->cancel();
   auto waiters = std::move(waiters_);
   waiters_.clear();
@@ -52,6 +61,7 @@ void PatManager::stop() {
 void PatManager::reconfigure(PatPolicy policy) {
   policy_ = policy;
   schedule_rotation();
+  schedule_check();
 }
 
 // ---- Serving ------------------------------------------------------------------------------------
@@ -60,7 +70,21 @@ void PatManager::answer(Callback done, Result<ServedPat> r) const {
   rt_.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
 }
 
-void PatManager::serve(Callback done) const {
+void PatManager::keep_promise(Seconds min_valid) {
+  const TimePoint until = rt_.now() + min_valid;
+  if (until <= current_->promised) return;
+  // Rounded up so that the next kPromiseStep of clients is served from the fast path.
+  const TimePoint recorded = std::min(current_->expires, until + pat::kPromiseStep);
+  if (auto s = ledger_.record_promise(current_->nonce, recorded); !s) {
+    // Kept in memory: only a restart before the disk is fixed could forget it (and a restart
+    // with an unusable ledger deletes nothing).
+    spdlog::warn("pat {}: {}", workspace_, s.error().message);
+  }
+  current_->promised = recorded;
+}
+
+void PatManager::serve(Seconds min_valid, Callback done) {
+  keep_promise(min_valid);
   answer(std::move(done), ServedPat{current_->value, current_->token_id, current_->expires});
 }
 
@@ -69,9 +93,9 @@ void PatManager::answer_waiter(Waiter& w, Result<ServedPat> r) const {
   answer(std::move(w.done), std::move(r));
 }
 
-void PatManager::serve_waiter(Waiter& w) const {
+void PatManager::serve_waiter(Waiter& w) {
   w.deadline->cancel();
-  serve(std::move(w.done));
+  serve(w.min_valid, std::move(w.done));
 }
 
 void PatManager::expire_waiter(std::uint64_t id) {
@@ -93,7 +117,29 @@ Error PatManager::disabled_error() const {
                         "' (\"pat\": false); use its AAD token instead (dbxcred aad)");
 }
 
-void PatManager::get(Seconds min_valid, Callback done) {
+std::optional<Error> PatManager::limit_forced(Seconds min_valid, std::optional<std::uint32_t> uid) {
+  const TimePoint now = rt_.now();
+  // Forcing: the current PAT would still be served to others (its rotation is not due) but not
+  // to this caller. Without a current PAT, or once its rotation is due, a mint is no one's fault.
+  if (!current_ || now >= pat::rotation_due_at(policy_, current_->created, current_->expires))
+    return std::nullopt;
+  auto& bucket = forced_[uid.value_or(UINT32_MAX)];
+  if (pat::take_forced(bucket, now)) return std::nullopt;
+  ++rate_limited_;
+  const Seconds wait = pat::forced_retry_after(bucket, now);
+  const std::string who = uid ? "uid " + std::to_string(*uid) : std::string("loopback clients");
+  auto e = make_error(
+      ErrorCode::rate_limited,
+      who + " forced " + std::to_string(pat::kForcedBurst) + " early PAT rotations in workspace '" +
+          workspace_ + "' recently (the current PAT has " +
+          format_duration(std::chrono::duration_cast<Seconds>(current_->expires - now)) +
+          " left, less than the " + format_duration(min_valid) + " asked for); retry in " +
+          format_duration(wait) + ", ask for a smaller min_valid, or raise pat.lifetime");
+  e.retry_after = wait;
+  return e;
+}
+
+void PatManager::get(Seconds min_valid, std::optional<std::uint32_t> uid, Callback done) {
   if (stopped_)
     return answer(std::move(done),
                   make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
@@ -101,7 +147,9 @@ void PatManager::get(Seconds min_valid, Callback done) {
   if (auto l = pat::lifetime_to_request(policy_, min_valid); !l)
     return answer(std::move(done), l.error());
   const TimePoint now = rt_.now();
-  if (current_ && pat::satisfies(now, current_->expires, min_valid)) return serve(std::move(done));
+  if (current_ && pat::satisfies(now, current_->expires, min_valid))
+    return serve(min_valid, std::move(done));
+  if (auto limited = limit_forced(min_valid, uid)) return answer(std::move(done), *limited);
   const std::uint64_t id = next_waiter_id_++;
   auto timer = rt_.after(std::chrono::duration_cast<Millis>(deadline_),
                          guarded([this, id] { expire_waiter(id); }));
@@ -112,6 +160,7 @@ void PatManager::get(Seconds min_valid, Callback done) {
 std::optional<ServedPatView> PatManager::peek(Seconds min_valid) const {
   if (stopped_ || !policy_.enabled || !current_) return std::nullopt;
   if (!pat::satisfies(rt_.now(), current_->expires, min_valid)) return std::nullopt;
+  if (rt_.now() + min_valid > current_->promised) return std::nullopt;  // get() records it
   if (!pat::lifetime_to_request(policy_, min_valid)) return std::nullopt;
   return ServedPatView{current_->value, current_->token_id, current_->expires};
 }
@@ -121,7 +170,8 @@ Error PatManager::quota_error(Seconds min_valid) const {
                     "': " + std::to_string(pat::active_count(rt_.now(), ledger_.records())) +
                     " of this agent's PATs are still valid (pat.max_active " +
                     std::to_string(policy_.max_active) +
-                    ") and none can be deleted to make room for a new one";
+                    ") and none can be deleted to make room for a new one (each is current, "
+                    "or was served with a min_valid that has not passed yet)";
   if (current_) {
     msg += "; the current PAT has " +
            format_duration(std::chrono::duration_cast<Seconds>(current_->expires - rt_.now())) +
@@ -197,6 +247,10 @@ PatStatus PatManager::status() const {
   s.mints = mints_;
   s.mint_failures = mint_failures_;
   s.deletions = deletions_;
+  s.revocations = revocations_;
+  s.last_revocation = last_revocation_;
+  s.rate_limited = rate_limited_;
+  s.ledger_note = ledger_note_;
   return s;
 }
 

@@ -7,16 +7,24 @@
 //   1. (room) delete our oldest superseded PATs if the mint would exceed max_active
 //   2. the token API can authenticate (AAD token at hand); fails: no intent, no mint
 //      ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
-//   3. token/create with comment dbxcred:<instance>:<workspace>:<nonce>
+//   3. token/create with comment dbxcred:<instance>:<workspace>:<agent id>:<nonce>
 //   4. ledger.record_minted(nonce, id)      — only then is the value handed to anyone
 // start() and every kReconcileInterval: token/list; a token of ours whose nonce the ledger lacks,
 // or whose id it lacks, was never handed out and is deleted; ledger records whose token is gone are
 // forgotten; ledger-known tokens stay until they expire (running jobs may hold them) and are then
-// deleted. PATs whose comment is not ours (humans, other tools, other instances) are never touched.
+// deleted. PATs whose comment is not ours (humans, other tools, other instances, other agents with
+// the same instance) are never touched.
+//
+// Promises: a PAT served with min_valid M is never deleted before M has passed (the promise is in
+// the ledger, so a restart keeps it); a mint that could only make room by breaking one is
+// quota_exhausted. Forced early rotations are limited per uid (pat_decisions.h, kForcedBurst).
+// Revocation: the current PAT is tried every pat.check_interval; once it no longer works it is
+// not served again, and a replacement is minted at once (status: revocations, last_revocation).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -61,6 +69,11 @@ struct PatStatus {
   std::uint64_t mints = 0;          // token/create answered with a PAT
   std::uint64_t mint_failures = 0;  // mints that failed (upstream, quota, ledger)
   std::uint64_t deletions = 0;      // token/delete succeeded (superseded, expired, orphans)
+  std::uint64_t revocations = 0;    // current PATs found no longer working at the workspace
+  std::optional<std::string> last_revocation;  // what was found, when, and what was done
+  std::uint64_t rate_limited = 0;  // requests refused for forcing too many early rotations
+  // Set while the ledger recovers from a lost file, or once it has: what happened, what to do.
+  std::optional<std::string> ledger_note;
 };
 
 class PatManager {
@@ -80,14 +93,15 @@ class PatManager {
   // status() and get() report why).
   void start();
 
-  // A PAT valid for at least max(min_valid, 40 s). Single-flight: callers arriving while a mint is
-  // in flight wait for it, at most `deadline`. `done` is always called later on the loop, never
-  // inline.
-  void get(Seconds min_valid, Callback done);
+  // A PAT valid for at least max(min_valid, 40 s), promised to the caller for min_valid.
+  // Single-flight: callers arriving while a mint is in flight wait for it, at most `deadline`.
+  // `uid`: the caller (nullopt: a loopback client, one shared budget), for the limit on forced
+  // early rotations. `done` is always called later on the loop, never inline.
+  void get(Seconds min_valid, std::optional<std::uint32_t> uid, Callback done);
 
-  // The cache-hit path: what get() would answer when the current PAT serves `min_valid` now, but
-  // inline, with no copy, post or allocation. nullopt whenever get() has something else to do
-  // (mint, wait, report an error).
+  // The cache-hit path: what get() would answer when the current PAT serves `min_valid` now within
+  // the promise already recorded for it, but inline, with no copy, post or allocation. nullopt
+  // whenever get() has something else to do (mint, wait, record a promise, report an error).
   std::optional<ServedPatView> peek(Seconds min_valid) const;
 
   PatStatus status() const;
@@ -108,6 +122,7 @@ class PatManager {
     std::string nonce;
     TimePoint created;
     TimePoint expires;
+    TimePoint promised{};  // as recorded in the ledger
   };
   struct Waiter {
     Seconds min_valid;
@@ -134,11 +149,19 @@ class PatManager {
   void on_created(std::uint64_t seq, const std::string& nonce, Seconds lifetime,
                   Result<MintedPat> r);
   void mint_failed(Error e);
-  void serve(Callback done) const;
+  void serve(Seconds min_valid, Callback done);
+  void keep_promise(Seconds min_valid);
   void answer(Callback done, Result<ServedPat> r) const;
   void answer_waiter(Waiter& w, Result<ServedPat> r) const;
-  void serve_waiter(Waiter& w) const;
+  void serve_waiter(Waiter& w);
   void expire_waiter(std::uint64_t id);
+  std::optional<Error> limit_forced(Seconds min_valid, std::optional<std::uint32_t> uid);
+
+  // Revocation (pat_revocation.cpp).
+  void schedule_check();
+  void check_current();
+  void on_checked(const std::string& token_id, Result<bool> works);
+  void adopt(const std::vector<PatInfo>& infos);
 
   void reconcile();
   void on_listed(Result<std::vector<PatInfo>> r);
@@ -180,6 +203,13 @@ class PatManager {
   std::uint64_t mints_ = 0;
   std::uint64_t mint_failures_ = 0;
   std::uint64_t deletions_ = 0;
+  std::uint64_t revocations_ = 0;
+  std::optional<std::string> last_revocation_;
+  std::uint64_t rate_limited_ = 0;
+  std::optional<std::string> ledger_note_;
+  std::map<std::uint32_t, pat::ForcedBucket> forced_;  // by uid; loopback clients: UINT32_MAX
+  bool checking_ = false;                              // a check of the current PAT in flight
+  std::shared_ptr<Timer> check_timer_;
 
   std::shared_ptr<Timer> rotation_timer_;
   std::optional<TimePoint> rotation_at_;

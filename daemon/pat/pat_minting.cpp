@@ -134,7 +134,7 @@ void PatManager::create_authenticated(std::uint64_t seq, Seconds lifetime) {
   inflight_nonce_ = nonce;
   spdlog::info("pat {}: minting a PAT for {} (nonce {})", workspace_, format_duration(lifetime),
                nonce);
-  api_.create(lifetime, pat::make_comment(instance_, workspace_, nonce),
+  api_.create(lifetime, pat::make_comment(instance_, workspace_, ledger_.agent_id(), nonce),
               guarded([this, seq, nonce, lifetime](Result<MintedPat> r) {
                 on_created(seq, nonce, lifetime, std::move(r));
               }));
@@ -166,6 +166,9 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
     return mint_failed(std::move(e));
   }
   MintedPat minted = std::move(r).value();
+  // A PAT without expiry (-1: a workspace policy or an older API) was not asked for: it is
+  // scheduled, reaped and counted as if it had the lifetime asked for.
+  if (!minted.info.expires) minted.info.expires = minted.info.created + lifetime;
   if (auto s = ledger_.record_minted(nonce, minted.info); !s) {
     // The ledger does not know this PAT's id: it must not be handed out. Delete it now; if that
     // fails too, the intent makes the next reconcile delete it.
@@ -177,15 +180,15 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
   last_error_.reset();
   not_before_.reset();
   retry_rotation_at_.reset();
-  // A PAT without expiry (-1) was not asked for; schedule it as if it had the lifetime asked for.
   const TimePoint created = minted.info.created;
-  const TimePoint expires = minted.info.expires.value_or(rt_.now() + lifetime);
+  const TimePoint expires = *minted.info.expires;
   if (current_) spdlog::info("pat {}: token {} superseded", workspace_, current_->token_id);
   current_ = Current{std::move(minted.value), minted.info.token_id, nonce, created, expires};
   spdlog::info("pat {}: minted token {} expiring at {}", workspace_, current_->token_id,
                unix_text(expires));
   schedule_rotation();
   schedule_reap();
+  schedule_check();
 
   const TimePoint now = rt_.now();
   auto waiters = std::move(waiters_);

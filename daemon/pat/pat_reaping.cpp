@@ -37,8 +37,12 @@ void PatManager::on_listed(Result<std::vector<PatInfo>> r) {
   finished_during_list_.clear();
   if (inflight_nonce_) protect.insert(*inflight_nonce_);
   const TimePoint now = rt_.now();
-  const auto plan = pat::plan_reconcile(now, instance_, workspace_, ledger_.records(), *r, protect);
+  const bool adopting = ledger_.adopting();
+  const auto plan =
+      pat::plan_reconcile(now, pat::Identity{instance_, workspace_, ledger_.agent_id()},
+                          ledger_.records(), *r, protect, adopting);
   last_reconcile_ = now;
+  if (adopting) adopt(plan.adopt);
   if (!plan.forget.empty()) {
     spdlog::info("pat {}: reconcile: forgetting {} ledger record(s) whose token is gone",
                  workspace_, plan.forget.size());

@@ -145,7 +145,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   }
 
   if (ws->pat.enabled) {
-    broker->pat(*ws, kMetadataPatMinValid, [done](Result<ServedPat> p) {
+    broker->pat(*ws, kMetadataPatMinValid, std::nullopt, [done](Result<ServedPat> p) {
       if (!p) return done(upstream_error(p.error()));
       done(json_ok({{"access_token", p->token},
                     {"token_type", "Bearer"},

@@ -64,7 +64,10 @@ std::string endpoint_label(std::string_view path) {
 
 ApiResponse error_response(const Error& e) {
   json::object err{{"code", to_string(e.code)}, {"message", e.message}};
-  return json_response(http_status(e.code), json::object{{"error", std::move(err)}});
+  ApiResponse r = json_response(http_status(e.code), json::object{{"error", std::move(err)}});
+  if (e.code == ErrorCode::rate_limited && e.retry_after)
+    r.retry_after = static_cast<int>(e.retry_after->count());
+  return r;
 }
 
 Router::Router(Runtime& runtime, std::function<std::shared_ptr<Broker>()> broker,
@@ -205,14 +208,15 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    broker->pat(*ws, *min_valid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
-      if (!p) return done(error_response(p.error()));
-      // Asked after the PAT: an ARM-looked-up host is known by then.
-      done(json_response(200, json::object{{"token", p->token},
-                                           {"token_id", p->token_id},
-                                           {"expires_at", to_unix_seconds(p->expires_at)},
-                                           {"host", broker->host_of(*ws)}}));
-    });
+    broker->pat(
+        *ws, *min_valid, peer.uid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
+          if (!p) return done(error_response(p.error()));
+          // Asked after the PAT: an ARM-looked-up host is known by then.
+          done(json_response(200, json::object{{"token", p->token},
+                                               {"token_id", p->token_id},
+                                               {"expires_at", to_unix_seconds(p->expires_at)},
+                                               {"host", broker->host_of(*ws)}}));
+        });
     return;
   }
   done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +

@@ -28,6 +28,7 @@ struct ApiResponse {
   int status = 200;
   std::string body;
   std::string_view content_type = "application/json";
+  int retry_after = 0;  // seconds; > 0 adds a Retry-After header (rate_limited)
 };
 
 ApiResponse error_response(const Error& e);

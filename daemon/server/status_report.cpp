@@ -45,7 +45,11 @@ json::object pat_json(const std::optional<PatStatus>& p) {
       {"last_reconcile_at", time_or_null(p->last_reconcile)},
       {"mints", p->mints},
       {"mint_failures", p->mint_failures},
-      {"deletions", p->deletions}};
+      {"deletions", p->deletions},
+      {"revocations", p->revocations},
+      {"last_revocation", p->last_revocation ? json::value(*p->last_revocation) : nullptr},
+      {"rate_limited", p->rate_limited},
+      {"ledger_note", p->ledger_note ? json::value(*p->ledger_note) : nullptr}};
 }
 
 // A Prometheus float: shortest round-trip form ("0.005", "15", "0.1234").
@@ -189,6 +193,10 @@ std::string Router::metrics_text(const Broker& broker) const {
       {"dbxcred_pat_mints_total", "counter", "PATs minted."},
       {"dbxcred_pat_mint_failures_total", "counter", "PAT mints that failed (quota included)."},
       {"dbxcred_pat_deletions_total", "counter", "PATs deleted from the workspace."},
+      {"dbxcred_pat_revocations_total", "counter",
+       "Current PATs found revoked at the workspace (then replaced)."},
+      {"dbxcred_pat_rate_limited_total", "counter",
+       "PAT requests refused for forcing too many early rotations."},
   };
   for (const auto& f : pat_families) {
     out +=
@@ -202,6 +210,8 @@ std::string Router::metrics_text(const Broker& broker) const {
       if (n == "dbxcred_pat_mints_total") value = std::to_string(p->mints);
       if (n == "dbxcred_pat_mint_failures_total") value = std::to_string(p->mint_failures);
       if (n == "dbxcred_pat_deletions_total") value = std::to_string(p->deletions);
+      if (n == "dbxcred_pat_revocations_total") value = std::to_string(p->revocations);
+      if (n == "dbxcred_pat_rate_limited_total") value = std::to_string(p->rate_limited);
       if (n == "dbxcred_pat_expiry_seconds") {
         if (!p->current_expires_at) continue;
         value = std::to_string(

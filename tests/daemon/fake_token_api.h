@@ -3,6 +3,7 @@
 // answer, fail, or apply-and-drop each call — which is how tests simulate crashes mid-mint.
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -42,11 +43,15 @@ class FakeTokenApi : public TokenApi {
   std::optional<Error> fail_next_create;  // answered instead of creating (no server effect)
   std::optional<Error> fail_auth;         // authenticate() fails (AAD down) until reset
   std::optional<Error> fail_next_list;
+  std::optional<Error> fail_next_check;  // check() answers this (nothing proved)
+  std::vector<std::string> broken;       // token ids that are listed but no longer work
+  bool never_expire = false;             // token/create answers expiry_time -1
 
   // ---- what was called ----
   int auth_calls = 0;
   int create_calls = 0;
   int list_calls = 0;
+  int check_calls = 0;
   std::vector<std::string> removed;  // every token/delete asked for, in order
   std::vector<Seconds> lifetimes;    // every lifetime asked for
   std::deque<HeldCreate> held_creates;
@@ -91,6 +96,22 @@ class FakeTokenApi : public TokenApi {
     }
     tokens.erase(token_id);  // unknown ids are RESOURCE_DOES_NOT_EXIST: success
     rt_.post([done = std::move(done)] { done(ok_status()); });
+  }
+
+  void check(const std::string& value, const std::string& token_id,
+             std::function<void(Result<bool>)> done) override {
+    ++check_calls;
+    Result<bool> r = false;
+    if (fail_next_check) {
+      r = *fail_next_check;
+      fail_next_check.reset();
+    } else {
+      auto it = tokens.find(token_id);
+      const bool valid = it != tokens.end() && it->second.value == value &&
+                         (!it->second.info.expires || *it->second.info.expires > rt_.now());
+      r = valid && std::find(broken.begin(), broken.end(), token_id) == broken.end();
+    }
+    rt_.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   }
 
   // ---- driving held calls ----
@@ -171,6 +192,7 @@ class FakeTokenApi : public TokenApi {
     }
     const std::string id = "tok-" + std::to_string(next_id_++);
     PatInfo info{id, comment, rt_.now(), rt_.now() + lifetime};
+    if (never_expire) info.expires.reset();
     const std::string value = "dapi-secret-" + id;
     tokens[id] = Token{info, value};
     return MintedPat{value, info};

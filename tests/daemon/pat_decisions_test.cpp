@@ -11,6 +11,8 @@ const std::string kNonceA(32, 'a');
 const std::string kNonceB(32, 'b');
 const std::string kNonceC(32, 'c');
 const std::string kNonceD(32, 'd');
+const std::string kAgent(32, '7');
+const Identity kUs{"agent", "prod", kAgent};
 
 PatPolicy policy(int lifetime_s = 3600, int rotate_s = 1200, int max_s = 86400,
                  int max_active = 3) {
@@ -30,18 +32,28 @@ PatRecord intent(const std::string& nonce, int at_s) {
 }
 
 TEST(PatComment, RoundTrip) {
-  const std::string c = make_comment("build-agent-07", "prod", kNonceA);
-  EXPECT_EQ(c, "dbxcred:build-agent-07:prod:" + kNonceA);
+  const std::string c = make_comment("build-agent-07", "prod", kAgent, kNonceA);
+  EXPECT_EQ(c, "dbxcred:build-agent-07:prod:" + kAgent + ":" + kNonceA);
   auto p = parse_comment(c);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->instance, "build-agent-07");
   EXPECT_EQ(p->workspace, "prod");
+  EXPECT_EQ(p->agent, kAgent);
   EXPECT_EQ(p->nonce, kNonceA);
 }
 
+TEST(PatComment, OlderFormatWithoutAgentParsesWithAnEmptyAgent) {
+  auto p = parse_comment("dbxcred:build-agent-07:prod:" + kNonceA);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->agent, "");
+  EXPECT_EQ(p->nonce, kNonceA);
+  EXPECT_FALSE(parse_comment("dbxcred:a:b:not-an-agent:" + kNonceA));
+  EXPECT_FALSE(parse_comment("dbxcred:a:b:" + kAgent + ":" + kNonceA + ":" + kNonceB));
+}
+
 TEST(PatComment, ColonsAndPercentInNamesAreEncoded) {
-  const std::string c = make_comment("host:1 %x", "ws:a", kNonceB);
-  EXPECT_EQ(c, "dbxcred:host%3A1%20%25x:ws%3Aa:" + kNonceB);
+  const std::string c = make_comment("host:1 %x", "ws:a", kAgent, kNonceB);
+  EXPECT_EQ(c, "dbxcred:host%3A1%20%25x:ws%3Aa:" + kAgent + ":" + kNonceB);
   auto p = parse_comment(c);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->instance, "host:1 %x");
@@ -157,7 +169,7 @@ PatInfo listed(const std::string& id, const std::string& comment, int expires_s 
 }
 
 TEST(PatReconcile, ClassifiesEveryCase) {
-  const std::string ours = "dbxcred:agent:prod:";
+  const std::string ours = "dbxcred:agent:prod:" + kAgent + ":";
   std::vector<PatRecord> records = {
       minted(kNonceA, "1", 0, 3600),  // listed: keep
       intent(kNonceB, 10),            // listed under id 2: never served, delete then forget
@@ -166,15 +178,18 @@ TEST(PatReconcile, ClassifiesEveryCase) {
   };
   const std::string orphan(32, 'e');
   std::vector<PatInfo> infos = {
-      listed("1", ours + kNonceA),
-      listed("2", ours + kNonceB),
+      listed("1", ours + kNonceA), listed("2", ours + kNonceB),
       listed("5", ours + orphan),                         // unknown nonce: orphan
       listed("6", "dbxcred:other-agent:prod:" + orphan),  // other instance: foreign
-      listed("7", "dbxcred:agent:staging:" + orphan),     // other workspace: foreign
-      listed("8", "created by alice"),                    // human: foreign
+      // Same instance and workspace, another agent id (a cloned image): foreign.
+      listed("9", "dbxcred:agent:prod:" + std::string(32, '1') + ":" + orphan),
+      // Same instance, the older format, a nonce the ledger lacks: maybe another daemon's.
+      listed("10", "dbxcred:agent:prod:" + orphan),
+      listed("7", "dbxcred:agent:staging:" + orphan),  // other workspace: foreign
+      listed("8", "created by alice"),                 // human: foreign
   };
-  auto plan = plan_reconcile(kT0 + Seconds(100), "agent", "prod", records, infos, {});
-  EXPECT_EQ(plan.foreign, 3);
+  auto plan = plan_reconcile(kT0 + Seconds(100), kUs, records, infos, {});
+  EXPECT_EQ(plan.foreign, 5);
   ASSERT_EQ(plan.deletions.size(), 2u);
   EXPECT_EQ(plan.deletions[0].token_id, "2");
   EXPECT_EQ(plan.deletions[0].forget_nonce, kNonceB);
@@ -185,19 +200,74 @@ TEST(PatReconcile, ClassifiesEveryCase) {
 
 TEST(PatReconcile, ProtectedNoncesAreLeftAlone) {
   std::vector<PatRecord> records = {intent(kNonceA, 0), minted(kNonceB, "2", 0, 3600)};
-  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kNonceA)};
-  auto plan = plan_reconcile(kT0, "agent", "prod", records, infos, {kNonceA, kNonceB});
+  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kAgent + ":" + kNonceA)};
+  auto plan = plan_reconcile(kT0, kUs, records, infos, {kNonceA, kNonceB});
   EXPECT_TRUE(plan.deletions.empty());
   EXPECT_TRUE(plan.forget.empty());
 }
 
 TEST(PatReconcile, ExpiredListedTokenIsDeletedThenForgotten) {
   std::vector<PatRecord> records = {minted(kNonceA, "1", 0, 100)};
-  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kNonceA, 100)};
-  auto plan = plan_reconcile(kT0 + Seconds(100), "agent", "prod", records, infos, {});
+  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kAgent + ":" + kNonceA, 100)};
+  auto plan = plan_reconcile(kT0 + Seconds(100), kUs, records, infos, {});
   ASSERT_EQ(plan.deletions.size(), 1u);
   EXPECT_EQ(plan.deletions[0].forget_nonce, kNonceA);
   EXPECT_TRUE(plan.forget.empty());
+}
+
+TEST(PatReconcile, OlderFormatKnownToTheLedgerIsOurs) {
+  std::vector<PatRecord> records = {minted(kNonceA, "1", 0, 100)};
+  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kNonceA, 100)};
+  auto plan = plan_reconcile(kT0 + Seconds(100), kUs, records, infos, {});
+  ASSERT_EQ(plan.deletions.size(), 1u);  // expired: ours, reaped
+  EXPECT_EQ(plan.foreign, 0);
+}
+
+TEST(PatReconcile, WhileAdoptingUnknownPatsOfOursAreAdoptedNotDeleted) {
+  const std::string lost(32, 'e');
+  std::vector<PatInfo> infos = {listed("5", "dbxcred:agent:prod:" + kAgent + ":" + lost),
+                                listed("6", "dbxcred:agent:prod:" + lost)};  // older: not ours
+  auto plan = plan_reconcile(kT0, kUs, {}, infos, {}, /*adopting=*/true);
+  EXPECT_TRUE(plan.deletions.empty());
+  ASSERT_EQ(plan.adopt.size(), 1u);
+  EXPECT_EQ(plan.adopt[0].token_id, "5");
+  EXPECT_EQ(plan.foreign, 1);
+  // The same list with an intact ledger: an orphan that was never served, deleted.
+  auto intact = plan_reconcile(kT0, kUs, {}, infos, {}, /*adopting=*/false);
+  ASSERT_EQ(intact.deletions.size(), 1u);
+  EXPECT_TRUE(intact.adopt.empty());
+}
+
+TEST(PatQuota, APromisedPatIsNeverDeletedToMakeRoom) {
+  std::vector<PatRecord> records = {minted(kNonceA, "1", 0, 3600), minted(kNonceB, "2", 10, 3600),
+                                    minted(kNonceC, "3", 20, 3600)};
+  records[0].promised = kT0 + Seconds(400);  // served with min_valid 400 at kT0
+  records[1].promised = kT0 + Seconds(300);
+  // At 100 s: A and B promised, C current: no room.
+  auto plan = plan_mint(kT0 + Seconds(100), 3, records, kNonceC);
+  EXPECT_FALSE(plan.can_mint);
+  // At 350 s B's promise has passed: B (not the older A) makes room.
+  plan = plan_mint(kT0 + Seconds(350), 3, records, kNonceC);
+  ASSERT_TRUE(plan.can_mint);
+  EXPECT_EQ(plan.delete_first, std::vector<std::string>{kNonceB});
+  plan = plan_mint(kT0 + Seconds(400), 3, records, kNonceC);
+  EXPECT_EQ(plan.delete_first, std::vector<std::string>{kNonceA});
+}
+
+TEST(PatForcedBucket, BurstThenOnePerRefill) {
+  ForcedBucket b;
+  for (int i = 0; i < kForcedBurst; ++i) EXPECT_TRUE(take_forced(b, kT0)) << i;
+  EXPECT_FALSE(take_forced(b, kT0));
+  EXPECT_EQ(forced_retry_after(b, kT0), kForcedRefill);
+  EXPECT_EQ(forced_retry_after(b, kT0 + Seconds(100)), kForcedRefill - Seconds(100));
+  EXPECT_FALSE(take_forced(b, kT0 + kForcedRefill - Seconds(1)));
+  EXPECT_TRUE(take_forced(b, kT0 + kForcedRefill));
+  EXPECT_FALSE(take_forced(b, kT0 + kForcedRefill));
+  // Idle for long: back to the burst, never more.
+  ForcedBucket c;
+  EXPECT_TRUE(take_forced(c, kT0));
+  for (int i = 0; i < kForcedBurst; ++i) EXPECT_TRUE(take_forced(c, kT0 + Seconds(86400))) << i;
+  EXPECT_FALSE(take_forced(c, kT0 + Seconds(86400)));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 
 #include "tests/daemon/fake_runtime.h"
@@ -20,7 +21,9 @@ namespace fs = std::filesystem;
 using testing::FakeRuntime;
 using testing::FakeTokenApi;
 
-const std::string kOurs = "dbxcred:agent-1:prod:";
+// The agent id the tests' state dir holds (written in SetUp, as a first start would).
+const std::string kAgent = "0123456789abcdef0123456789abcdef";
+const std::string kOurs = "dbxcred:agent-1:prod:" + kAgent + ":";
 
 PatPolicy policy(int lifetime_s = 3600, int rotate_s = 1200, int max_s = 86400,
                  int max_active = 10) {
@@ -44,6 +47,7 @@ class PatManagerTest : public ::testing::Test {
     char tmpl[] = "/tmp/pat_manager_test.XXXXXX";
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
+    std::ofstream(dir_ + "/agent_id") << kAgent << "\n";
     spdlog::set_level(spdlog::level::err);  // the manager logs every mint; keep test output short
   }
   void TearDown() override {
@@ -69,7 +73,7 @@ class PatManagerTest : public ::testing::Test {
 
   std::shared_ptr<Got> get(int min_valid_s = 300) {
     auto g = std::make_shared<Got>();
-    mgr_->get(Seconds(min_valid_s), [g](Result<ServedPat> r) { g->r = std::move(r); });
+    mgr_->get(Seconds(min_valid_s), uid_, [g](Result<ServedPat> r) { g->r = std::move(r); });
     return g;
   }
   std::shared_ptr<Got> get_now(int min_valid_s = 300) {
@@ -99,12 +103,21 @@ class PatManagerTest : public ::testing::Test {
 
   int ours() const { return api_.count_unexpired_with_prefix(kOurs); }
 
+  // A ledger file that exists (written by an earlier start): PATs of ours it lacks are orphans.
+  void write_empty_ledger() {
+    fs::create_directories(dir_ + "/pats");
+    std::ofstream(dir_ + "/pats/prod.json")
+        << R"({"version":1,"workspace":"prod","adopting":false,"entries":[]})"
+        << "\n";
+  }
+
   std::string dir_;
   FakeRuntime rt_;
   FakeTokenApi api_{rt_};
   std::unique_ptr<PatLedger> ledger_;
   std::unique_ptr<PatManager> mgr_;
   Status load_status_ = ok_status();
+  std::optional<std::uint32_t> uid_ = 1000;  // the caller of get()
 };
 
 TEST_F(PatManagerTest, FirstGetMintsOnceWithOurCommentAndRecordsTheId) {
@@ -281,25 +294,39 @@ TEST_F(PatManagerTest, MinValidForcesEarlyRotationAndTooLargeIsBadRequest) {
   EXPECT_EQ(api_.create_calls, 2);
 }
 
-TEST_F(PatManagerTest, MaxActiveNeverExceededOverADayOfShortLivedRotations) {
+TEST_F(PatManagerTest, MaxActiveAndPromisesHoldOverADayOfShortLivedRotations) {
   const int kMaxActive = 3;
   boot(policy(600, 240, 3600, kMaxActive));
   int served = 0;
+  int refused = 0;
   int step = 0;
+  std::map<std::string, TimePoint> promised;  // token id -> the latest min_valid promised
   // Every 7 s a client; every 97th asks for 25 min, forcing an early, longer-lived mint.
   for (auto t = Seconds(0); t < Seconds(24 * 3600); t += Seconds(7), ++step) {
     const int min_valid = step % 97 == 0 ? 1500 : (step % 5 == 0 ? 540 : 300);
     auto g = get_now(min_valid);
     ASSERT_TRUE(g->r) << "step " << step;
-    ASSERT_TRUE(g->r->ok()) << "step " << step << ": " << g->r->error().message;
-    ++served;
-    EXPECT_GE(g->r->value().expires_at - rt_.now(), Seconds(min_valid));
+    if (g->r->ok()) {
+      ++served;
+      EXPECT_GE(g->r->value().expires_at - rt_.now(), Seconds(min_valid));
+      auto& p = promised[g->r->value().token_id];
+      p = std::max(p, rt_.now() + Seconds(min_valid));
+    } else {
+      // Only ever for lack of room (every PAT promised) or for forcing too often.
+      const ErrorCode c = g->r->error().code;
+      ASSERT_TRUE(c == ErrorCode::quota_exhausted || c == ErrorCode::rate_limited)
+          << "step " << step << ": " << g->r->error().message;
+      ++refused;
+    }
     ASSERT_LE(ours(), kMaxActive) << "step " << step;
     rt_.advance(Seconds(7));
     ASSERT_LE(ours(), kMaxActive) << "step " << step;
+    for (const auto& [id, until] : promised)
+      if (until > rt_.now()) ASSERT_TRUE(api_.tokens.count(id)) << "promise broken: " << id;
   }
   EXPECT_GT(api_.create_calls, 24 * 4);  // rotated all day, at least every 15 min
-  EXPECT_EQ(served, step);
+  EXPECT_GT(served, step * 9 / 10);
+  EXPECT_EQ(served + refused, step);
   expect_consistent();
 }
 
@@ -310,8 +337,8 @@ TEST_F(PatManagerTest, DeletesOldestSupersededToStayWithinMaxActive) {
   auto b = get_now(3570);  // a has 3540 s left: rotate early -> b current, a superseded
   ASSERT_TRUE(b->ok());
   EXPECT_EQ(ours(), 2);
-  rt_.advance(Seconds(60));
-  auto c = get_now(3600);  // b has 3570 left: needs a third; a must go first
+  rt_.advance(Seconds(360));
+  auto c = get_now(3600);  // b has too little left: needs a third; a (promise over) goes first
   ASSERT_TRUE(c->ok());
   EXPECT_EQ(api_.removed, std::vector<std::string>{a->r->value().token_id});
   EXPECT_EQ(ours(), 2);
@@ -414,6 +441,7 @@ TEST_F(PatManagerTest, ForeignPatsAreNeverTouchedOurOrphansAre) {
       api_.add_foreign("", Seconds(600)),
   };
   const std::string orphan = api_.add_foreign(kOurs + n, Seconds(600));
+  write_empty_ledger();
   boot(policy(300, 120, 3600, 2));
   EXPECT_EQ(api_.removed, std::vector<std::string>{orphan});
   for (int i = 0; i < 200; ++i) {  // rotations, reaping and reconciles for ~1.5 h
@@ -614,3 +642,185 @@ TEST_F(PatManagerTest, DisabledAndStopped) {
 
 }  // namespace
 }  // namespace dbx
+
+// ---- Promises, forced rotations, revocation, ledger loss (issues 12 and 15) ------------------
+
+TEST_F(PatManagerTest, APromisedPatIsNeverDeletedForAnotherClientsForcedRotations) {
+  boot(policy(120, 60, 1200, 3));
+  auto a = get_now(400);  // job A: minted for 460 s, promised 400
+  ASSERT_TRUE(a->ok());
+  const std::string a_id = a->r->value().token_id;
+  uid_ = 2000;  // user B
+  std::vector<ErrorCode> refused;
+  for (int i = 0; i < 5; ++i) {
+    rt_.advance(Seconds(5));
+    // Just above what the current PAT has left.
+    const auto left =
+        std::chrono::duration_cast<Seconds>(*mgr_->status().current_expires_at - rt_.now());
+    auto b = get_now(static_cast<int>(left.count()) + 5);
+    ASSERT_TRUE(b->r);
+    if (!b->r->ok()) {
+      refused.push_back(b->r->error().code);
+      if (b->r->error().code == ErrorCode::quota_exhausted)
+        EXPECT_NE(b->r->error().message.find("max_active"), std::string::npos);
+      if (b->r->error().code == ErrorCode::rate_limited) {
+        ASSERT_TRUE(b->r->error().retry_after);
+        EXPECT_GE(*b->r->error().retry_after, Seconds(1));
+      }
+    }
+    EXPECT_TRUE(api_.tokens.count(a_id)) << "A's PAT deleted at round " << i;
+    EXPECT_LE(ours(), 3);
+  }
+  EXPECT_EQ(refused, (std::vector<ErrorCode>{ErrorCode::quota_exhausted, ErrorCode::rate_limited,
+                                             ErrorCode::rate_limited}));
+  EXPECT_EQ(mgr_->status().rate_limited, 2u);
+  // Another uid still has its own budget; A is served its PAT as before.
+  uid_ = 1000;
+  auto again = get_now(60);
+  ASSERT_TRUE(again->ok());
+}
+
+TEST_F(PatManagerTest, APromiseSurvivesARestartAndEndsWhenItsTimeHasPassed) {
+  boot(policy(120, 60, 1200, 2));
+  auto a = get_now(400);
+  ASSERT_TRUE(a->ok());
+  const std::string a_id = a->r->value().token_id;
+  crash();
+  boot(policy(120, 60, 1200, 2));
+  auto b = get_now(100);  // no current after a restart: a second PAT
+  ASSERT_TRUE(b->ok());
+  rt_.advance(Seconds(100));
+  auto c = get_now(400);  // a third would need A's place: A is promised for 300 s more
+  ASSERT_FALSE(c->r->ok());
+  EXPECT_EQ(c->r->error().code, ErrorCode::quota_exhausted);
+  EXPECT_TRUE(api_.tokens.count(a_id));
+  rt_.advance(Seconds(301 + pat::kPromiseStep.count()));  // A's recorded promise has passed
+  auto d = get_now(300);
+  ASSERT_TRUE(d->ok()) << d->r->error().message;
+  EXPECT_FALSE(api_.tokens.count(a_id));
+}
+
+TEST_F(PatManagerTest, TheFastPathServesOnlyWithinTheRecordedPromise) {
+  boot();
+  ASSERT_TRUE(get_now(300)->ok());
+  EXPECT_TRUE(mgr_->peek(300));
+  rt_.advance(pat::kPromiseStep + Seconds(1));
+  EXPECT_FALSE(mgr_->peek(300));    // would promise past what the ledger holds
+  ASSERT_TRUE(get_now(300)->ok());  // the slow path records it
+  EXPECT_TRUE(mgr_->peek(300));
+  const auto* rec = ledger_->records().data();
+  EXPECT_GE(rec->promised, rt_.now() + Seconds(300));
+}
+
+TEST_F(PatManagerTest, ARevokedCurrentPatIsReplacedWithinTheCheckInterval) {
+  PatPolicy p = policy();
+  p.check_interval = Seconds(50);
+  boot(p);
+  auto a = get_now(300);
+  ASSERT_TRUE(a->ok());
+  const std::string a_id = a->r->value().token_id;
+  api_.tokens.erase(a_id);  // an admin deletes it at the workspace
+  rt_.advance(Seconds(50));
+  EXPECT_GE(api_.check_calls, 1);
+  const auto s = mgr_->status();
+  EXPECT_EQ(s.revocations, 1u);
+  ASSERT_TRUE(s.last_revocation);
+  EXPECT_NE(s.last_revocation->find(a_id), std::string::npos);
+  ASSERT_TRUE(s.current_token_id);  // minted at once, before anyone asks
+  EXPECT_NE(*s.current_token_id, a_id);
+  auto b = get_now(300);
+  ASSERT_TRUE(b->ok());
+  EXPECT_NE(b->r->value().token_id, a_id);
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, APatListedButRefusedIsRevokedAndAFailedCheckIsNot) {
+  PatPolicy p = policy();
+  p.check_interval = Seconds(30);
+  boot(p);
+  auto a = get_now(300);
+  const std::string a_id = a->r->value().token_id;
+  api_.fail_next_check = make_error(ErrorCode::upstream_unavailable, "HTTP 503");
+  rt_.advance(Seconds(30));
+  EXPECT_EQ(mgr_->status().revocations, 0u);  // nothing proved: still served
+  EXPECT_EQ(mgr_->peek(300)->token_id, a_id);
+  api_.broken.push_back(a_id);
+  rt_.advance(Seconds(30));
+  EXPECT_EQ(mgr_->status().revocations, 1u);
+  EXPECT_NE(std::find(api_.removed.begin(), api_.removed.end(), a_id), api_.removed.end());
+  EXPECT_NE(get_now(300)->r->value().token_id, a_id);
+}
+
+TEST_F(PatManagerTest, ANeverExpiringPatIsReapedByCreationTimePlusLifetime) {
+  api_.never_expire = true;
+  boot(policy(3600, 1200, 86400, 10));
+  auto a = get_now(300);
+  ASSERT_TRUE(a->ok());
+  const std::string id = a->r->value().token_id;
+  EXPECT_EQ(a->r->value().expires_at, rt_.now() + Seconds(3600));
+  EXPECT_EQ(ledger_->records()[0].expires, rt_.now() + Seconds(3600));
+  rt_.advance(Seconds(3601));
+  EXPECT_NE(std::find(api_.removed.begin(), api_.removed.end(), id), api_.removed.end());
+  EXPECT_FALSE(api_.tokens.count(id));
+}
+
+TEST_F(PatManagerTest, AnOlderLedgerRecordWithoutExpiryIsGivenMaxLifetime) {
+  fs::create_directories(dir_ + "/pats");
+  const std::string n(32, 'c');
+  const auto created = std::chrono::duration_cast<Millis>(rt_.now().time_since_epoch()).count();
+  std::ofstream(dir_ + "/pats/prod.json")
+      << R"({"version":1,"workspace":"prod","entries":[{"nonce":")" << n
+      << R"(","state":"minted","token_id":"old-1","created_ms":)" << created
+      << R"(,"expires_ms":null}]})";
+  api_.tokens["old-1"] = {PatInfo{"old-1", kOurs + n, rt_.now(), std::nullopt}, "dapi-old"};
+  boot(policy(3600, 1200, 7200, 10));
+  ASSERT_TRUE(ledger_->records()[0].expires);
+  EXPECT_EQ(*ledger_->records()[0].expires, rt_.now() + Seconds(7200));
+  rt_.advance(Seconds(7201));
+  EXPECT_FALSE(api_.tokens.count("old-1"));
+}
+
+TEST_F(PatManagerTest, ALostLedgerDeletesNothingItsPatsAreLeftToExpireAndCount) {
+  boot(policy(3600, 1200, 86400, 2));
+  auto a = get_now(100);
+  ASSERT_TRUE(a->ok());
+  const std::string a_id = a->r->value().token_id;
+  crash();
+  fs::remove(dir_ + "/pats/prod.json");
+  boot(policy(3600, 1200, 86400, 2));
+  EXPECT_TRUE(api_.removed.empty());
+  EXPECT_TRUE(api_.tokens.count(a_id));
+  const auto s = mgr_->status();
+  EXPECT_EQ(s.active, 1);
+  ASSERT_TRUE(s.ledger_note);
+  EXPECT_NE(s.ledger_note->find("left to expire"), std::string::npos);
+  EXPECT_FALSE(ledger_->adopting());
+  // max_active 2: one new PAT fits, a third does not (the adopted one is promised to expiry).
+  ASSERT_TRUE(get_now(300)->ok());
+  rt_.advance(Seconds(10));
+  auto no = get_now(3500);
+  ASSERT_FALSE(no->r->ok());
+  EXPECT_EQ(no->r->error().code, ErrorCode::quota_exhausted);
+  EXPECT_TRUE(api_.tokens.count(a_id));
+  rt_.advance(Seconds(3600));  // expired: reaped like any other
+  EXPECT_FALSE(api_.tokens.count(a_id));
+  // A restart after the recovery: the ledger is authoritative again (no second adoption).
+  crash();
+  boot(policy(3600, 1200, 86400, 2));
+  EXPECT_FALSE(ledger_->adopting());
+}
+
+TEST_F(PatManagerTest, SameInstanceAnotherAgentsPatsAreNeverTouched) {
+  const std::string n(32, 'f');
+  const std::string other =
+      api_.add_foreign("dbxcred:agent-1:prod:" + std::string(32, '9') + ":" + n, Seconds(600));
+  const std::string older = api_.add_foreign("dbxcred:agent-1:prod:" + n, Seconds(600));
+  write_empty_ledger();
+  boot(policy(300, 120, 3600, 2));
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(get_now(100)->ok());
+    rt_.advance(Seconds(31));
+  }
+  EXPECT_EQ(std::count(api_.removed.begin(), api_.removed.end(), other), 0);
+  EXPECT_EQ(std::count(api_.removed.begin(), api_.removed.end(), older), 0);
+}

@@ -33,6 +33,7 @@ TEST(ExitForError, TheDaemonsCodeDecides) {
   EXPECT_EQ(exit_for_error(503, "quota_exhausted"), Exit::upstream);
   EXPECT_EQ(exit_for_error(503, "upstream_unavailable"), Exit::upstream);
   EXPECT_EQ(exit_for_error(429, "quota_exhausted"), Exit::upstream);
+  EXPECT_EQ(exit_for_error(429, "rate_limited"), Exit::upstream);
   EXPECT_EQ(exit_for_error(403, "forbidden"), Exit::denied);
   EXPECT_EQ(exit_for_error(404, "not_found"), Exit::denied);
   EXPECT_EQ(exit_for_error(400, "bad_request"), Exit::failure);

@@ -154,5 +154,74 @@ TEST_F(PatLedgerTest, WorkspaceNamesCannotEscapeTheDirectory) {
   EXPECT_EQ(PatLedger::file_name(".hidden"), "%2Ehidden.json");
 }
 
+TEST_F(PatLedgerTest, AgentIdIsCreatedOncePrivateAndSharedByWorkspaces) {
+  PatLedger a(dir_, "prod");
+  ASSERT_TRUE(a.load());
+  EXPECT_TRUE(pat::is_valid_nonce(a.agent_id())) << a.agent_id();
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/agent_id").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  PatLedger b(dir_, "staging");
+  ASSERT_TRUE(b.load());
+  EXPECT_EQ(b.agent_id(), a.agent_id());
+  PatLedger again(dir_, "prod");
+  ASSERT_TRUE(again.load());
+  EXPECT_EQ(again.agent_id(), a.agent_id());
+  // Another state dir: another agent.
+  char tmpl[] = "/tmp/pat_ledger_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  PatLedger other(tmpl, "prod");
+  ASSERT_TRUE(other.load());
+  EXPECT_NE(other.agent_id(), a.agent_id());
+  fs::remove_all(tmpl);
+}
+
+TEST_F(PatLedgerTest, ABadAgentIdIsAnErrorNotANewIdentity) {
+  write(dir_ + "/agent_id", "not an id\n");
+  PatLedger ledger(dir_, "prod");
+  auto s = ledger.load();
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find(dir_ + "/agent_id"), std::string::npos);
+  EXPECT_FALSE(ledger.usable());
+}
+
+TEST_F(PatLedgerTest, PromisesAndAdoptionAreKeptInTheFile) {
+  {
+    PatLedger ledger(dir_, "prod");
+    ASSERT_TRUE(ledger.load());
+    EXPECT_TRUE(ledger.adopting());  // no file: a new workspace or a lost ledger
+    ASSERT_TRUE(ledger.record_intent(kNonceA, kT0));
+    ASSERT_TRUE(ledger.record_minted(kNonceA, PatInfo{"1", "", kT0, kT0 + Seconds(3600)}));
+    ASSERT_TRUE(ledger.record_promise(kNonceA, kT0 + Seconds(400)));
+    ASSERT_TRUE(ledger.record_promise(kNonceA, kT0 + Seconds(100)));  // never lowered
+    ASSERT_TRUE(
+        ledger.record_adopted(kNonceB, PatInfo{"2", "", kT0, std::nullopt}, kT0 + Seconds(50)));
+  }
+  {
+    PatLedger ledger(dir_, "prod");
+    ASSERT_TRUE(ledger.load());
+    EXPECT_TRUE(ledger.adopting());  // survives a restart until finished
+    EXPECT_EQ(ledger.find(kNonceA)->promised, kT0 + Seconds(400));
+    EXPECT_EQ(ledger.find(kNonceB)->promised, kT0 + Seconds(50));
+    EXPECT_EQ(ledger.find(kNonceB)->expires, kT0 + Seconds(50));
+    ASSERT_TRUE(ledger.finish_adoption());
+  }
+  PatLedger ledger(dir_, "prod");
+  ASSERT_TRUE(ledger.load());
+  EXPECT_FALSE(ledger.adopting());
+}
+
+TEST_F(PatLedgerTest, AnOlderFileWithoutPromisesIsPromisedUntilExpiry) {
+  const auto ms = std::chrono::duration_cast<Millis>(kT0.time_since_epoch()).count();
+  write(dir_ + "/pats/prod.json",
+        R"({"version":1,"workspace":"prod","entries":[{"nonce":")" + kNonceA +
+            R"(","state":"minted","token_id":"1","created_ms":)" + std::to_string(ms) +
+            R"(,"expires_ms":)" + std::to_string(ms + 3600000) + "}]}");
+  PatLedger ledger(dir_, "prod");
+  ASSERT_TRUE(ledger.load());
+  EXPECT_FALSE(ledger.adopting());
+  EXPECT_EQ(ledger.find(kNonceA)->promised, kT0 + Seconds(3600));
+}
+
 }  // namespace
 }  // namespace dbx

@@ -124,7 +124,7 @@ class PatTest(PatTestCase):
 
     def test_max_active_holds_when_clients_force_early_rotations(self):
         d = self.start_pat_daemon()
-        p1 = self.get_pat(d, 30)  # a 2 min PAT
+        p1 = self.get_pat(d, 30)  # a 2 min PAT, promised for 30 s
         # Each larger min_valid forces a new PAT while the older ones are still valid.
         p2 = self.get_pat(d, 150)
         p3 = self.get_pat(d, 250)
@@ -134,15 +134,17 @@ class PatTest(PatTestCase):
         # Superseded PATs stay valid: running jobs may hold them.
         for p in (p1, p2):
             self.assertTrue(self.works_at_workspace(p["token"]))
-        # A fourth would exceed max_active 3: the oldest superseded one (p1) is deleted first.
-        p4 = self.get_pat(d, 350)
-        ours = sorted(p["token_id"] for p in self.our_pats())
-        self.assertEqual(ours, sorted([p2["token_id"], p3["token_id"], p4["token_id"]]))
-        self.assertFalse(self.works_at_workspace(p1["token"]))
-        self.assertTrue(self.works_at_workspace(p2["token"]))
-        p5 = self.get_pat(d, 450)
-        self.assertLessEqual(len(self.our_pats()), 3)
-        self.assertNotIn(p2["token_id"], [p["token_id"] for p in self.our_pats()])
+        # A fourth would exceed max_active 3, and every PAT is still promised (p1 for 30 s from
+        # its serving, rounded up by a minute in the ledger): quota_exhausted, nothing deleted.
+        status, body = d.get("/v1/workspaces/prod/pat?min_valid=350")
+        self.assertEqual(body["error"]["code"], "quota_exhausted", body)
+        self.assertIn("max_active", body["error"]["message"])
+        self.assertEqual(sorted(p["token_id"] for p in self.our_pats()), sorted(ids))
+        self.assertTrue(self.works_at_workspace(p1["token"]))
+        # That was the third forced rotation of this uid: the next is rate limited.
+        status, body = d.get("/v1/workspaces/prod/pat?min_valid=350")
+        self.assertEqual(status, 429, body)
+        self.assertEqual(body["error"]["code"], "rate_limited")
         # Asking for more than max_lifetime (10 m) allows is a 400, and mints nothing.
         creates = self.emu.counters()["token_create"]
         status, body = d.get("/v1/workspaces/prod/pat?min_valid=590")
@@ -151,8 +153,9 @@ class PatTest(PatTestCase):
         self.assertIn("max_lifetime", body["error"]["message"])
         self.assertEqual(self.emu.counters()["token_create"], creates)
         status = json.loads(d.cli("status", "--json").stdout)
-        self.assertEqual(status["workspaces"][0]["pat"]["current_token_id"], p5["token_id"])
-        self.assertLessEqual(status["workspaces"][0]["pat"]["active"], 3)
+        self.assertEqual(status["workspaces"][0]["pat"]["current_token_id"], p3["token_id"])
+        self.assertEqual(status["workspaces"][0]["pat"]["active"], 3)
+        self.assertEqual(status["workspaces"][0]["pat"]["rate_limited"], 1)
         self.assert_no_secret(d.log())
 
     def test_sigkill_during_slow_create_leaves_no_orphan_after_restart(self):

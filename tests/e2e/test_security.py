@@ -207,7 +207,8 @@ class SecretsTest(E2ETestCase):
             resource_id="/subscriptions/s/resourceGroups/rg/providers/Microsoft.Databricks/"
                         "workspaces/w",
             # rotate_before is capped at half a PAT's lifetime: rotation 45 s after a mint.
-            pat={"lifetime": "90s", "rotate_before": "80s", "max_active": 3})}
+            # max_active 4: the four PATs below are all promised (min_valid) when `env` asks.
+            pat={"lifetime": "90s", "rotate_before": "80s", "max_active": 4})}
         d = self.start_daemon(creds, ws)
         self.assertEqual(d.config["log"]["level"], "debug")
         tokens, stderrs, others = set(), [], []

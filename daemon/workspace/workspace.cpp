@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "daemon/loopback_secrets.h"
+
 namespace dbx {
 
 namespace {
@@ -42,6 +44,17 @@ AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
     return {true, "allow.users"};
   if (!allow->groups.empty() && is_allowed(allow, peer)) return {true, "allow.groups"};
   return {false, "not in the workspace's allow list"};
+}
+
+AccessDecision Workspace::authorize_metadata_secret(std::string_view given,
+                                                    std::string_view stored_secret) const {
+  if (secret_matches(given, metadata_secret(stored_secret)))
+    return {true, "the workspace's metadata-service secret"};
+  return {false, "not the workspace's metadata-service secret"};
+}
+
+std::string Workspace::metadata_secret(std::string_view stored_secret) const {
+  return workspace_secret(stored_secret, name());
 }
 
 std::string Workspace::denied_message(const PeerIdentity& peer) const {

@@ -55,6 +55,13 @@ class Workspace {
   // May `peer` use this workspace? uid 0 always; no `allow` list: whoever can open the socket;
   // else a listed uid, user name or group (SPEC.md "Access").
   AccessDecision authorize(const PeerIdentity& peer) const;
+  // The metadata-service endpoint (TCP: no peer credentials): the caller proves itself with this
+  // workspace's own secret, which sdk-env hands only to peers authorize() lets in. Another
+  // workspace's secret, the stored one or a wrong one are all refused alike.
+  AccessDecision authorize_metadata_secret(std::string_view given,
+                                           std::string_view stored_secret) const;
+  // This workspace's metadata-service secret, derived from the stored one (workspace_secret()).
+  std::string metadata_secret(std::string_view stored_secret) const;
   // The one-line 403 message for a denied peer (names the uid and the setting to change).
   std::string denied_message(const PeerIdentity& peer) const;
 

@@ -778,7 +778,7 @@ TEST_P(ExampleConfig, Parses) {
   ASSERT_TRUE(in) << path;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   TempDir creds;
-  for (const char* name : {"ci-sp.secret", "sp.pem"}) creds.write(name, "x");
+  for (const char* name : {"ci-sp.secret", "sp.pem", "dbx-sp.secret"}) creds.write(name, "x");
   Parsed p = parse(text, path, creds.path());
   ASSERT_TRUE(p.config) << ::testing::PrintToString(p.problems);
   EXPECT_FALSE(p.config->workspaces.empty());

@@ -89,8 +89,7 @@ TEST(DatabricksOAuthConfig, ProblemsNameTheJsonPath) {
     std::string text;
     std::string expected;
   } cases[] = {
-      {config_text(
-           R"("resource_id": "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Databricks/workspaces/W")"),
+      {config_text(R"("pat": false)"),
        "workspaces.prod.host: missing (required with a databricks_oauth credential (the tokens "
        "come from its /oidc))"},
       {config_text(

@@ -153,6 +153,16 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
     });
     return;
   }
+  if (ws->kind() == TokenKind::databricks_oauth) {
+    // The workspace's own OAuth token: no AAD cutoff applies.
+    ws->token(kMetadataPatMinValid, [done](Result<WorkspaceBearer> t) {
+      if (!t) return done(upstream_error(t.error()));
+      done(json_ok({{"access_token", t->token},
+                    {"token_type", "Bearer"},
+                    {"expires_on", to_unix_seconds(t->expires_at)}}));
+    });
+    return;
+  }
   ws->aad(kMetadataAadMinValid, [done](Result<AccessToken> t) {
     if (!t) return done(upstream_error(t.error()));
     done(json_ok({{"access_token", t->value},

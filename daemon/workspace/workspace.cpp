@@ -62,6 +62,30 @@ std::string Workspace::denied_message(const PeerIdentity& peer) const {
          "; ask the operator to add it to workspaces." + name() + ".allow";
 }
 
+void Workspace::aad(Seconds min_valid, TokenCallback done) {
+  if (kind() != TokenKind::aad) {
+    return done(make_error(ErrorCode::bad_request,
+                           "workspace " + name() + " uses Databricks OAuth (credential " +
+                               config_.credential + "), which has no Entra token; use `dbxcred " +
+                               "token` (GET /v1/workspaces/" + name() + "/token)"));
+  }
+  auth_->bearer(min_valid, std::move(done));
+}
+
+void Workspace::token(Seconds min_valid, std::function<void(Result<WorkspaceBearer>)> done) {
+  if (pat_enabled()) {
+    return pat(min_valid, [done = std::move(done)](Result<ServedPat> p) {
+      if (!p) return done(p.error());
+      done(WorkspaceBearer{p->token, "pat", p->expires_at});
+    });
+  }
+  const std::string_view kind = this->kind() == TokenKind::aad ? "aad" : "oauth";
+  auth_->bearer(min_valid, [kind, done = std::move(done)](Result<AccessToken> t) {
+    if (!t) return done(t.error());
+    done(WorkspaceBearer{t->value, kind, t->expires_at});
+  });
+}
+
 void Workspace::pat(Seconds min_valid, std::function<void(Result<ServedPat>)> done) {
   if (!pats_)
     return done(make_error(ErrorCode::bad_request,

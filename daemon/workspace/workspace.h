@@ -40,6 +40,12 @@ struct AccessDecision {
   explicit operator bool() const { return allowed; }
 };
 
+struct WorkspaceBearer {
+  std::string token;
+  std::string_view kind;  // "pat" | "oauth" | "aad"
+  TimePoint expires_at;
+};
+
 class Workspace {
  public:
   // `ledger`: the process-wide ledger of (state_dir, name) (PatLedgers); null when PATs are off.
@@ -70,8 +76,12 @@ class Workspace {
   void with_host(std::function<void(Result<std::string>)> done) {
     auth_->with_host(std::move(done));
   }
-  // The workspace's AAD token (TokenKind::aad).
-  void aad(Seconds min_valid, TokenCallback done) { auth_->bearer(min_valid, std::move(done)); }
+  // The workspace's AAD token (TokenKind::aad); bad_request on a Databricks OAuth workspace.
+  void aad(Seconds min_valid, TokenCallback done);
+  TokenKind kind() const { return auth_->kind(); }
+  // The one bearer for a static-token client (SPEC.md /token): the PAT where `pat` is on, else
+  // the Databricks OAuth token, else the Entra token.
+  void token(Seconds min_valid, std::function<void(Result<WorkspaceBearer>)> done);
   void headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {
     auth_->headers(min_valid, std::move(done));
   }

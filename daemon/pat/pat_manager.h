@@ -34,6 +34,7 @@
 
 #include "common/config.h"
 #include "common/result.h"
+#include "daemon/cache/waiters.h"
 #include "daemon/databricks/token_api.h"
 #include "daemon/pat/pat_ledger.h"
 #include "daemon/runtime.h"
@@ -113,7 +114,7 @@ class PatManager {
   void stop();
   // At exit, once the loop has stopped: drops the waiting callbacks unanswered (they may hold the
   // broker that owns this manager).
-  void abandon_waiters() { waiters_.clear(); }
+  void abandon_waiters() { waiters_.abandon(); }
 
  private:
   struct Current {
@@ -124,12 +125,9 @@ class PatManager {
     TimePoint expires;
     TimePoint promised{};  // as recorded in the ledger
   };
-  struct Waiter {
+  struct PatWait {
     Seconds min_valid;
-    Callback done;
     std::uint64_t joined;  // mint_seq_ when it started waiting
-    std::uint64_t id;
-    std::shared_ptr<Timer> deadline;  // gives up on the mint; cancel when answered
   };
 
   // Wraps a callback so that it does nothing once the manager is gone (shutdown, or a simulated
@@ -152,9 +150,9 @@ class PatManager {
   void serve(Seconds min_valid, Callback done);
   void keep_promise(Seconds min_valid);
   void answer(Callback done, Result<ServedPat> r) const;
-  void answer_waiter(Waiter& w, Result<ServedPat> r) const;
-  void serve_waiter(Waiter& w);
-  void expire_waiter(std::uint64_t id);
+  // The current PAT as answered to a client asking min_valid: its promise is recorded first.
+  ServedPat served_for(Seconds min_valid);
+  Seconds largest_min_valid() const;  // of the waiters
   std::optional<Error> limit_forced(Seconds min_valid, std::optional<std::uint32_t> uid);
 
   // Revocation (pat_revocation.cpp).
@@ -188,9 +186,7 @@ class PatManager {
 
   bool stopped_ = false;
   std::optional<Current> current_;  // the PAT served; its value exists only here
-  std::vector<Waiter> waiters_;
-  std::uint64_t next_waiter_id_ = 1;
-  bool minting_ = false;  // from the room-making deletes to the create answer
+  bool minting_ = false;            // from the room-making deletes to the create answer
   std::uint64_t mint_seq_ = 0;
   std::optional<std::string> inflight_nonce_;   // intent recorded, create not answered
   bool listing_ = false;                        // token/list in flight
@@ -215,6 +211,8 @@ class PatManager {
   std::optional<TimePoint> rotation_at_;
   std::shared_ptr<Timer> reap_timer_;
   std::shared_ptr<Timer> reconcile_timer_;
+  // Last: its expiry message reads the members above. Answers are posted (get() never inline).
+  Waiters<Result<ServedPat>, PatWait> waiters_;
 };
 
 }  // namespace dbx

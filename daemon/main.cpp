@@ -140,9 +140,9 @@ int main(int argc, char** argv) {
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
-  dbx::UnixServer server(io, router, limits);
+  dbx::UnixServer server(io, runtime, router, limits);
   dbx::LoopbackListeners loopback(
-      io, router, [&broker] { return broker; }, limits);
+      io, runtime, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   router.set_upstream_metrics(&upstream_metrics);
   if (auto s = loopback.apply(*config); !s) {

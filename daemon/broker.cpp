@@ -151,6 +151,12 @@ void Broker::abandon_waiters() {
   for (auto& [name, lookup] : host_lookups_) lookup.waiters.clear();
 }
 
+void Broker::reschedule(Millis step) {
+  for (auto& [name, credential] : credentials_)
+    for (auto& [resource, cache] : credential->caches) cache->reschedule(step);
+  for (auto& [name, state] : workspaces_) state->pats->reschedule(step);
+}
+
 void Broker::start() {
   for (auto& [name, state] : workspaces_) {
     if (state->started) continue;  // kept from the previous configuration: already running

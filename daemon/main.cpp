@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "common/log.h"
 #include "daemon/asio_runtime.h"
 #include "daemon/broker.h"
+#include "daemon/clock_watch.h"
 #include "daemon/server/loopback_server.h"
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
@@ -153,6 +155,16 @@ int main(int argc, char** argv) {
 
   server.serve(fd);
   broker->start();
+  // A wall-clock step or a resume from suspend: refresh, rotation and reaping are re-evaluated at
+  // once instead of when the (monotonic) timers would have fired (docs/HARDENING.md "Clock").
+  dbx::ClockWatch clock_watch(runtime, [&broker](dbx::Millis step) {
+    spdlog::warn(
+        "the wall clock jumped {} s {} (clock set, or resume from suspend): re-planning "
+        "refreshes, rotations and reaping",
+        std::abs(step.count()) / 1000, step.count() > 0 ? "forward" : "backward");
+    broker->reschedule(step);
+  });
+  clock_watch.start();
   spdlog::info("dbxcredd {} serving {} workspace(s) on {}", DBXCRED_VERSION,
                config->workspaces.size(), config->socket.path);
   dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(config->workspaces.size()) +

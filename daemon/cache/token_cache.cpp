@@ -134,6 +134,14 @@ void TokenCache::schedule_next(TimePoint at) {
   });
 }
 
+void TokenCache::reschedule(Millis step) {
+  if (step < Millis(0) && next_attempt_) {
+    next_attempt_ = *next_attempt_ + step;
+    next_refresh_ = next_attempt_;
+  }
+  if (!in_flight_ && next_refresh_) schedule_next(*next_refresh_);
+}
+
 void TokenCache::expire_waiter(std::uint64_t id) {
   auto it =
       std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });

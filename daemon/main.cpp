@@ -104,9 +104,15 @@ int main(int argc, char** argv) {
 
   // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their
   // requests wait in the backlog until the loop runs (docs/BENCHMARKS.md, "socket ready").
+  // Under systemd the loopback ports may be passed too (dbxcredd-*.socket): adopted below.
+  auto activated = dbx::sort_activated_sockets(dbx::systemd_listen_fds());
+  if (!activated) {
+    std::fprintf(stderr, "dbxcredd: %s\n", activated.error().message.c_str());
+    return 1;
+  }
   int fd = -1;
-  if (auto activated = dbx::systemd_listen_fd()) {
-    fd = *activated;
+  if (activated->api) {
+    fd = *activated->api;
     spdlog::info("using the socket passed by systemd");
   } else {
     auto listening = dbx::open_listening_socket(config->socket);
@@ -147,6 +153,7 @@ int main(int argc, char** argv) {
       io, runtime, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   router.set_upstream_metrics(&upstream_metrics);
+  loopback.adopt(std::move(activated->loopback));
   if (auto s = loopback.apply(*config); !s) {
     // stderr is the log: one line, not a log line and a copy of it.
     std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());

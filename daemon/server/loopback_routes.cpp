@@ -123,7 +123,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   if (!state || !secret_matches(secret, state->secrets.metadata_service)) return done(not_found());
 
   auto broker = broker_();
-  const WorkspaceConfig* ws = broker->find_workspace(name);
+  Workspace* ws = broker->workspace(name);
   if (ws == nullptr)
     return done(protocol_error(404, "not_found",
                                "no workspace named \"" + std::string(name.substr(0, 128)) + "\""));
@@ -131,21 +131,21 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   if (!version || *version != "1")
     return done(protocol_error(
         400, "bad_request", "X-Databricks-Metadata-Version must be 1 (the only version served)"));
-  const std::string host = broker->host_of(*ws);
+  const std::string host(ws->host());
   if (host.empty())
     return done(protocol_error(503, "upstream_unavailable",
-                               "the host of workspace " + ws->name + " is not known yet"));
+                               "the host of workspace " + ws->name() + " is not known yet"));
   const auto asked_host = request.header(kMetadataHostHeader);
   if (!asked_host || normalize_host_url(*asked_host) != normalize_host_url(host)) {
     // The SDK's DATABRICKS_HOST points elsewhere: a token of this workspace must not go there.
-    spdlog::warn("metadata service: workspace {} asked for with another host", ws->name);
+    spdlog::warn("metadata service: workspace {} asked for with another host", ws->name());
     return done(protocol_error(
         404, "not_found",
-        "X-Databricks-Host does not match workspace " + ws->name + " (" + host + ")"));
+        "X-Databricks-Host does not match workspace " + ws->name() + " (" + host + ")"));
   }
 
-  if (ws->pat.enabled) {
-    broker->pat(*ws, kMetadataPatMinValid, [done](Result<ServedPat> p) {
+  if (ws->pat_enabled()) {
+    ws->pat(kMetadataPatMinValid, [done](Result<ServedPat> p) {
       if (!p) return done(upstream_error(p.error()));
       done(json_ok({{"access_token", p->token},
                     {"token_type", "Bearer"},
@@ -153,7 +153,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
     });
     return;
   }
-  broker->aad(*ws, kMetadataAadMinValid, [done](Result<AccessToken> t) {
+  ws->aad(kMetadataAadMinValid, [done](Result<AccessToken> t) {
     if (!t) return done(upstream_error(t.error()));
     done(json_ok({{"access_token", t->value},
                   {"token_type", "Bearer"},
@@ -230,21 +230,20 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
                 });
 }
 
-ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
-                             const WorkspaceConfig& ws) {
+ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws) {
   if (state == nullptr || state->metadata_service_port == 0)
     return error_response(make_error(ErrorCode::not_found,
                                      "the metadata-service endpoint is off; set "
                                      "listen.metadata_service.port in the configuration"));
-  const std::string host = broker.host_of(ws);
+  const std::string host(ws.host());
   if (host.empty())
     return error_response(make_error(ErrorCode::upstream_unavailable,
-                                     "the host of workspace " + ws.name + " is not known yet"));
+                                     "the host of workspace " + ws.name() + " is not known yet"));
   json::object env{
       {"DATABRICKS_HOST", host},
       {"DATABRICKS_AUTH_TYPE", "metadata-service"},
       {"DATABRICKS_METADATA_SERVICE_URL", loopback_url(state->metadata_service_port) + "/" +
-                                              state->secrets.metadata_service + "/" + ws.name}};
+                                              state->secrets.metadata_service + "/" + ws.name()}};
   return ApiResponse{200, json::serialize(env) + "\n"};
 }
 
@@ -257,10 +256,11 @@ ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
                                      "listen.managed_identity in the configuration"));
   bool used = false;
   bool allowed = false;
-  for (const auto& [name, ws] : broker.config().workspaces) {
-    if (ws.credential != listen->credential) continue;
+  for (const auto& [name, cfg] : broker.config().workspaces) {
+    if (cfg.credential != listen->credential) continue;
     used = true;
-    allowed = allowed || is_allowed(ws.allow, peer);
+    const Workspace* ws = broker.workspace(name);
+    allowed = allowed || (ws != nullptr && ws->authorize(peer));
   }
   if (used && !allowed) {
     spdlog::warn("denied uid {} (pid {}) the managed-identity endpoint", peer.uid, peer.pid);

@@ -75,8 +75,7 @@ class LoopbackRoutes {
 };
 
 // GET /v1/workspaces/{ws}/sdk-env (the caller is allowed on `ws`).
-ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
-                             const WorkspaceConfig& ws);
+ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws);
 // GET /v1/azure-env. The managed-identity credential is not tied to one workspace: a caller may
 // have it when it is allowed on at least one workspace using that credential; when no workspace
 // uses it, whoever may open the socket (the socket's mode and group are then the boundary).

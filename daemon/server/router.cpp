@@ -99,10 +99,11 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   }
   if (path == "/v1/workspaces") {
     json::array list;
-    for (const auto& [name, ws] : broker->config().workspaces) {
-      if (!is_allowed(ws.allow, peer)) continue;
+    for (const auto& [name, cfg] : broker->config().workspaces) {
+      const Workspace* ws = broker->workspace(name);
+      if (ws == nullptr || !ws->authorize(peer)) continue;
       list.push_back(
-          json::object{{"name", name}, {"host", broker->host_of(ws)}, {"pat", ws.pat.enabled}});
+          json::object{{"name", name}, {"host", ws->host()}, {"pat", ws->pat_enabled()}});
     }
     return counted(json_response(200, json::object{{"workspaces", std::move(list)}}));
   }
@@ -130,15 +131,16 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
   // Anything unusual (bad name, unknown workspace, denied, bad min_valid, no PAT at hand) takes the
   // full path, which answers and logs it.
   if (!is_plain_name(name)) return false;
-  const WorkspaceConfig* ws = broker.find_workspace(name);
-  if (ws == nullptr || !is_allowed(ws->allow, peer)) return false;
+  const Workspace* ws = broker.workspace(name);
+  // The same decision as the full path's (Workspace::authorize); a denied peer gets its 403 there.
+  if (ws == nullptr || !ws->authorize(peer)) return false;
   const auto min_valid = min_valid_from(query);
   if (!min_valid) return false;
-  const auto pat = broker.peek_pat(*ws, *min_valid);
+  const auto pat = ws->peek_pat(*min_valid);
   if (!pat) return false;
-  const std::string_view host = broker.host_view(*ws);
-  auto it = pat_bodies_.find(ws->name);
-  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name, PatBody{}).first;
+  const std::string_view host = ws->host();
+  auto it = pat_bodies_.find(ws->name());
+  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name(), PatBody{}).first;
   PatBody& cached = it->second;
   if (cached.token_id != pat->token_id || cached.expires_at != pat->expires_at ||
       cached.host != host) {
@@ -163,28 +165,26 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
                             const PeerIdentity& peer, std::function<void(ApiResponse)> done) {
   if (!is_plain_name(name))
     return done(error_response(make_error(ErrorCode::bad_request, "invalid workspace name")));
-  const WorkspaceConfig* ws = broker->find_workspace(name);
+  Workspace* ws = broker->workspace(name);
   if (ws == nullptr)
     return done(error_response(make_error(
         ErrorCode::not_found,
         "no workspace named \"" + std::string(name) + "\"; `dbxcred workspaces` lists yours")));
-  if (!is_allowed(ws->allow, peer)) {
-    spdlog::warn("denied uid {} (pid {}) access to workspace {}", peer.uid, peer.pid, ws->name);
-    return done(error_response(make_error(
-        ErrorCode::forbidden, "uid " + std::to_string(peer.uid) + " may not use workspace " +
-                                  ws->name + "; ask the operator to add it to workspaces." +
-                                  ws->name + ".allow")));
+  if (const AccessDecision access = ws->authorize(peer); !access) {
+    spdlog::warn("denied uid {} (pid {}) access to workspace {}: {}", peer.uid, peer.pid,
+                 ws->name(), access.reason);
+    return done(error_response(make_error(ErrorCode::forbidden, ws->denied_message(peer))));
   }
   if (action == "sdk-env") {
     const auto state = loopback_ ? loopback_() : nullptr;
-    return done(sdk_env_response(state.get(), *broker, *ws));
+    return done(sdk_env_response(state.get(), *ws));
   }
   auto min_valid = min_valid_from(query);
   if (!min_valid) return done(error_response(min_valid.error()));
 
   if (action == "aad") {
     const std::string resource = broker->config().endpoints.databricks_resource;
-    broker->aad(*ws, *min_valid, [resource, done = std::move(done)](Result<AccessToken> t) {
+    ws->aad(*min_valid, [resource, done = std::move(done)](Result<AccessToken> t) {
       if (!t) return done(error_response(t.error()));
       done(json_response(200, json::object{{"access_token", t->value},
                                            {"token_type", "Bearer"},
@@ -194,7 +194,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "headers") {
-    broker->headers(*ws, *min_valid, [done = std::move(done)](Result<WorkspaceHeaders> h) {
+    ws->headers(*min_valid, [done = std::move(done)](Result<WorkspaceHeaders> h) {
       if (!h) return done(error_response(h.error()));
       json::object headers;
       for (const auto& [k, v] : h->headers) headers[k] = v;
@@ -205,13 +205,13 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    broker->pat(*ws, *min_valid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
+    ws->pat(*min_valid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
       if (!p) return done(error_response(p.error()));
       // Asked after the PAT: an ARM-looked-up host is known by then.
       done(json_response(200, json::object{{"token", p->token},
                                            {"token_id", p->token_id},
                                            {"expires_at", to_unix_seconds(p->expires_at)},
-                                           {"host", broker->host_of(*ws)}}));
+                                           {"host", ws->host()}}));
     });
     return;
   }

@@ -12,7 +12,7 @@
 
 namespace dbx::cli {
 
-enum class Command { help, version, pat, aad, headers, env, exec, status, workspaces };
+enum class Command { help, version, pat, token, aad, headers, env, exec, status, workspaces };
 
 enum class HeaderFormat { curl, http, json };
 enum class Shell { sh, fish, json };

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "daemon/loopback_secrets.h"
+
 namespace dbx {
 
 namespace {
@@ -44,9 +46,44 @@ AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
   return {false, "not in the workspace's allow list"};
 }
 
+AccessDecision Workspace::authorize_metadata_secret(std::string_view given,
+                                                    std::string_view stored_secret) const {
+  if (secret_matches(given, metadata_secret(stored_secret)))
+    return {true, "the workspace's metadata-service secret"};
+  return {false, "not the workspace's metadata-service secret"};
+}
+
+std::string Workspace::metadata_secret(std::string_view stored_secret) const {
+  return workspace_secret(stored_secret, name());
+}
+
 std::string Workspace::denied_message(const PeerIdentity& peer) const {
   return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
          "; ask the operator to add it to workspaces." + name() + ".allow";
+}
+
+void Workspace::aad(Seconds min_valid, TokenCallback done) {
+  if (kind() != TokenKind::aad) {
+    return done(make_error(ErrorCode::bad_request,
+                           "workspace " + name() + " uses Databricks OAuth (credential " +
+                               config_.credential + "), which has no Entra token; use `dbxcred " +
+                               "token` (GET /v1/workspaces/" + name() + "/token)"));
+  }
+  auth_->bearer(min_valid, std::move(done));
+}
+
+void Workspace::token(Seconds min_valid, std::function<void(Result<WorkspaceBearer>)> done) {
+  if (pat_enabled()) {
+    return pat(min_valid, [done = std::move(done)](Result<ServedPat> p) {
+      if (!p) return done(p.error());
+      done(WorkspaceBearer{p->token, "pat", p->expires_at});
+    });
+  }
+  const std::string_view kind = this->kind() == TokenKind::aad ? "aad" : "oauth";
+  auth_->bearer(min_valid, [kind, done = std::move(done)](Result<AccessToken> t) {
+    if (!t) return done(t.error());
+    done(WorkspaceBearer{t->value, kind, t->expires_at});
+  });
 }
 
 void Workspace::pat(Seconds min_valid, std::function<void(Result<ServedPat>)> done) {

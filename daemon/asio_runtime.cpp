@@ -55,6 +55,10 @@ TimePoint AsioRuntime::now() const {
   return Clock::now();
 }
 
+SteadyTime AsioRuntime::steady_now() const {
+  return SteadyClock::now();
+}
+
 std::shared_ptr<Timer> AsioRuntime::after(Millis delay, std::function<void()> fn) {
   auto t = std::make_shared<AsioTimer>(io_);
   t->start(delay, std::move(fn), t);

@@ -20,6 +20,7 @@ class AsioRuntime : public Runtime {
   explicit AsioRuntime(boost::asio::io_context& io);
 
   TimePoint now() const override;
+  SteadyTime steady_now() const override;
   std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) override;
   void post(std::function<void()> fn) override;
   double random_unit() override;

@@ -76,6 +76,11 @@ void Broker::abandon_waiters() {
   for (auto& [name, ws] : workspaces_) ws->abandon_waiters();
 }
 
+void Broker::reschedule(Millis step) {
+  for (auto& [name, credential] : credentials_) credential->reschedule(step);
+  for (auto& [name, ws] : workspaces_) ws->reschedule(step);
+}
+
 void Broker::start() {
   for (auto& [name, ws] : workspaces_) ws->start();
 }

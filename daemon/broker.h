@@ -39,6 +39,8 @@ class Broker : public std::enable_shared_from_this<Broker> {
   // At exit, after the loop stopped: drops every waiting callback unanswered, so that callbacks
   // holding this broker (requests that were waiting when the daemon stopped) let it go.
   void abandon_waiters();
+  // The wall clock stepped (ClockWatch): every token cache and PAT manager re-evaluates now.
+  void reschedule(Millis step);
 
   const Config& config() const { return config_; }
   // The workspace named `name`, or nullptr. Valid as long as this broker.

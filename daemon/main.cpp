@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "common/log.h"
 #include "daemon/asio_runtime.h"
 #include "daemon/broker.h"
+#include "daemon/clock_watch.h"
 #include "daemon/server/loopback_server.h"
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
@@ -149,9 +151,9 @@ int main(int argc, char** argv) {
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
-  dbx::UnixServer server(io, router, limits);
+  dbx::UnixServer server(io, runtime, router, limits);
   dbx::LoopbackListeners loopback(
-      io, router, [&broker] { return broker; }, limits);
+      io, runtime, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   router.set_upstream_metrics(&upstream_metrics);
   loopback.adopt(std::move(activated->loopback));
@@ -163,6 +165,16 @@ int main(int argc, char** argv) {
 
   server.serve(fd);
   broker->start();
+  // A wall-clock step or a resume from suspend: refresh, rotation and reaping are re-evaluated at
+  // once instead of when the (monotonic) timers would have fired (docs/HARDENING.md "Clock").
+  dbx::ClockWatch clock_watch(runtime, [&broker](dbx::Millis step) {
+    spdlog::warn(
+        "the wall clock jumped {} s {} (clock set, or resume from suspend): re-planning "
+        "refreshes, rotations and reaping",
+        std::abs(step.count()) / 1000, step.count() > 0 ? "forward" : "backward");
+    broker->reschedule(step);
+  });
+  clock_watch.start();
   spdlog::info("dbxcredd {} serving {} workspace(s) on {}", DBXCRED_VERSION,
                config->workspaces.size(), config->socket.path);
   dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(config->workspaces.size()) +

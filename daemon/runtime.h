@@ -4,6 +4,7 @@
 // All callbacks run on the loop's single thread: engine objects need no locks.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -17,12 +18,19 @@ class Timer {
   virtual void cancel() = 0;  // idempotent; a cancelled timer never fires
 };
 
+// The monotonic clock: what timers count (Runtime::after), for our own timeouts. It does not move
+// with wall-clock steps and, on Linux, stands still while the machine is suspended.
+using SteadyClock = std::chrono::steady_clock;
+using SteadyTime = SteadyClock::time_point;
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
+  // The wall clock: what upstream expiries are compared with. It may step (NTP, date -s, resume).
   virtual TimePoint now() const = 0;
-  // Calls fn once after `delay` on the loop. Destroying the returned Timer does NOT cancel it;
-  // call cancel().
+  virtual SteadyTime steady_now() const = 0;
+  // Calls fn once after `delay` (monotonic time) on the loop. Destroying the returned Timer does
+  // NOT cancel it; call cancel().
   virtual std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) = 0;
   // Calls fn on the loop soon, never inline.
   virtual void post(std::function<void()> fn) = 0;

@@ -118,6 +118,14 @@ void TokenCache::schedule_next(TimePoint at) {
   });
 }
 
+void TokenCache::reschedule(Millis step) {
+  if (step < Millis(0) && next_attempt_) {
+    next_attempt_ = *next_attempt_ + step;
+    next_refresh_ = next_attempt_;
+  }
+  if (!in_flight_ && next_refresh_) schedule_next(*next_refresh_);
+}
+
 Error TokenCache::waiting_error(const char* why) const {
   std::string msg = std::string(why) + " getting a token for " + label_;
   if (last_error_) {

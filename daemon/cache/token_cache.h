@@ -46,6 +46,10 @@ class TokenCache {
   // cache holds one, else after the (shared) upstream call, or with an error at the deadline.
   void get(Seconds min_valid, TokenCallback done);
   TokenCacheStatus status() const;
+  // After the wall clock stepped by `step` (ClockWatch: NTP, date -s, resume from suspend): re-arms
+  // the refresh by the wall clock at once (a refresh now due starts now). A backoff is a duration:
+  // a backward step moves it back too, so that no retry waits the step out.
+  void reschedule(Millis step);
   const std::string& resource() const { return resource_; }
   // At exit, once the loop has stopped: drops the waiting callbacks unanswered. They may hold the
   // broker that owns this cache (a cycle nothing else would break).

@@ -170,6 +170,15 @@ Error PatManager::quota_error(Seconds min_valid) const {
 
 // ---- Timers -------------------------------------------------------------------------------------
 
+void PatManager::reschedule(Millis step) {
+  if (step < Millis(0)) {
+    if (not_before_) not_before_ = *not_before_ + step;
+    if (retry_rotation_at_) retry_rotation_at_ = *retry_rotation_at_ + step;
+  }
+  schedule_rotation();
+  schedule_reap();
+}
+
 void PatManager::schedule_rotation() {
   if (rotation_timer_) rotation_timer_->cancel();
   rotation_timer_.reset();

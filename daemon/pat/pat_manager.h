@@ -110,6 +110,10 @@ class PatManager {
   // New policy from a config reload: applies to the next decisions; reschedules rotation.
   void reconfigure(PatPolicy policy);
 
+  // After the wall clock stepped by `step` (ClockWatch): re-arms rotation and reaping by the wall
+  // clock at once; a backward step moves the Retry-After and rotation backoff waits back with it.
+  void reschedule(Millis step);
+
   // Cancels timers and fails waiting callers; answers still in flight only update the ledger.
   void stop();
   // At exit, once the loop has stopped: drops the waiting callbacks unanswered (they may hold the

@@ -1,27 +1,30 @@
 #include "daemon/server/loopback_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "daemon/server/http_listener.h"
 #include "daemon/server/peer.h"
 #include "daemon/server/port_holder.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 namespace dbx {
 
-namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-
 struct LoopbackServer::Impl {
-  std::shared_ptr<HttpListener<tcp>> listener;
+  std::shared_ptr<HttpListener> listener;
 };
 
-LoopbackServer::LoopbackServer(asio::io_context& io, std::string config_key, Handler handler,
-                               ServerLimits limits)
+LoopbackServer::LoopbackServer(boost::asio::io_context& io, Runtime& runtime,
+                               std::string config_key, Handler handler, ServerLimits limits)
     : impl_(std::make_shared<Impl>()), config_key_(std::move(config_key)) {
-  impl_->listener =
-      std::make_shared<HttpListener<tcp>>(io, limits, [handler = std::move(handler)](tcp::socket&) {
-        return HttpListener<tcp>::Admission{
+  impl_->listener = HttpListener::create(
+      HttpListener::Protocol::tcp_v4, io, runtime, limits, [handler = std::move(handler)](int) {
+        return HttpListener::Admission{
             [handler](const InboundRequest& req, std::function<void(ApiResponse)> done) {
               LoopbackRequest r{req.method, req.target, {}};
               req.for_each_header([&r](std::string_view name, std::string_view value) {
@@ -38,32 +41,35 @@ LoopbackServer::~LoopbackServer() {
 }
 
 Status LoopbackServer::listen(std::uint16_t port) {
-  auto& acceptor = impl_->listener->acceptor();
-  boost::system::error_code ec;
-  const tcp::endpoint endpoint(asio::ip::address_v4::loopback(), port);
-  acceptor.open(endpoint.protocol(), ec);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  const int one = 1;
   // SO_REUSEADDR: a restarted daemon can bind again while old connections sit in TIME_WAIT (on
   // Linux it does not let two listeners share the port).
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    acceptor.close();
+  const bool ok = fd >= 0 && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                  ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
+                  ::listen(fd, SOMAXCONN) == 0 &&
+                  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  if (!ok) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
     std::string holder;
-    if (ec == boost::system::errc::address_in_use) holder = describe_port_holder(port);
+    if (err == EADDRINUSE) holder = describe_port_holder(port);
     return make_error(ErrorCode::internal, "cannot listen on 127.0.0.1:" + std::to_string(port) +
-                                               " (" + config_key_ + "): " + ec.message() +
+                                               " (" + config_key_ + "): " + std::strerror(err) +
                                                (holder.empty() ? "" : ", held by " + holder) +
                                                "; pick a free port");
   }
-  port_ = acceptor.local_endpoint().port();
-  impl_->listener->start();
+  port_ = ntohs(addr.sin_port);
+  impl_->listener->serve(fd);
   return ok_status();
 }
 
 Status LoopbackServer::adopt(int fd) {
-  auto& acceptor = impl_->listener->acceptor();
-  boost::system::error_code ec;
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
@@ -73,22 +79,17 @@ Status LoopbackServer::adopt(int fd) {
                                                ": the socket passed by systemd is not an IPv4 "
                                                "socket; use ListenStream=127.0.0.1:PORT");
   }
-  acceptor.assign(tcp::v4(), fd, ec);
-  if (ec) {
+  const auto& in = reinterpret_cast<const sockaddr_in&>(addr);
+  if (ntohl(in.sin_addr.s_addr) != INADDR_LOOPBACK) {
+    char text[INET_ADDRSTRLEN] = "?";
+    ::inet_ntop(AF_INET, &in.sin_addr, text, sizeof text);
     ::close(fd);
-    return make_error(ErrorCode::internal,
-                      config_key_ + ": cannot use the socket passed by systemd: " + ec.message());
+    return make_error(ErrorCode::internal, config_key_ + ": systemd passes a socket on " +
+                                               std::string(text) +
+                                               ", not 127.0.0.1; use ListenStream=127.0.0.1:PORT");
   }
-  const auto local = acceptor.local_endpoint(ec);
-  if (ec || local.address() != asio::ip::address_v4::loopback()) {
-    acceptor.close();
-    return make_error(ErrorCode::internal,
-                      config_key_ + ": systemd passes a socket on " +
-                          (ec ? std::string("an unknown address") : local.address().to_string()) +
-                          ", not 127.0.0.1; use ListenStream=127.0.0.1:PORT");
-  }
-  port_ = local.port();
-  impl_->listener->start();
+  port_ = ntohs(in.sin_port);
+  impl_->listener->serve(fd);
   return ok_status();
 }
 
@@ -96,10 +97,11 @@ void LoopbackServer::stop() {
   impl_->listener->stop();
 }
 
-LoopbackListeners::LoopbackListeners(asio::io_context& io, Router& router,
+LoopbackListeners::LoopbackListeners(boost::asio::io_context& io, Runtime& runtime, Router& router,
                                      std::function<std::shared_ptr<Broker>()> broker,
                                      ServerLimits limits)
     : io_(io),
+      runtime_(runtime),
       router_(router),
       limits_(limits),
       routes_(std::move(broker), [this] { return state_; }) {}
@@ -129,7 +131,8 @@ Status LoopbackListeners::place(std::unique_ptr<LoopbackServer>& slot, std::uint
   if (auto passed = adoptable_.find(name); passed != adoptable_.end()) {
     const int fd = passed->second;
     adoptable_.erase(passed);
-    auto server = std::make_unique<LoopbackServer>(io_, config_key, std::move(handler), limits_);
+    auto server =
+        std::make_unique<LoopbackServer>(io_, runtime_, config_key, std::move(handler), limits_);
     if (auto s = server->adopt(fd); !s) return s;
     systemd_ports_[name] = server->port();
     if (server->port() != port)
@@ -149,7 +152,8 @@ Status LoopbackListeners::place(std::unique_ptr<LoopbackServer>& slot, std::uint
     slot.reset();
   }
   if (port == 0) return ok_status();
-  auto server = std::make_unique<LoopbackServer>(io_, config_key, std::move(handler), limits_);
+  auto server =
+      std::make_unique<LoopbackServer>(io_, runtime_, config_key, std::move(handler), limits_);
   if (auto s = server->listen(port); !s) return s;
   spdlog::info("{}: listening on 127.0.0.1:{}", config_key, port);
   slot = std::move(server);

@@ -23,13 +23,14 @@ namespace dbx {
 
 class Router;
 class Broker;
+class Runtime;
 
 class LoopbackServer {
  public:
   using Handler = std::function<void(const LoopbackRequest&, std::function<void(ApiResponse)>)>;
   // `config_key` names the listener in errors, e.g. "listen.metadata_service.port".
-  LoopbackServer(boost::asio::io_context& io, std::string config_key, Handler handler,
-                 ServerLimits limits = {});
+  LoopbackServer(boost::asio::io_context& io, Runtime& runtime, std::string config_key,
+                 Handler handler, ServerLimits limits = {});
   ~LoopbackServer();
   // Binds 127.0.0.1:port (never another address) and starts accepting.
   Status listen(std::uint16_t port);
@@ -49,7 +50,7 @@ class LoopbackServer {
 
 class LoopbackListeners {
  public:
-  LoopbackListeners(boost::asio::io_context& io, Router& router,
+  LoopbackListeners(boost::asio::io_context& io, Runtime& runtime, Router& router,
                     std::function<std::shared_ptr<Broker>()> broker, ServerLimits limits = {});
   ~LoopbackListeners();
 
@@ -73,6 +74,7 @@ class LoopbackListeners {
                LoopbackServer::Handler handler);
 
   boost::asio::io_context& io_;
+  Runtime& runtime_;
   Router& router_;
   ServerLimits limits_;
   LoopbackRoutes routes_;

@@ -30,6 +30,16 @@ std::optional<PeerIdentity> read_peer(int fd) {
   return make_peer(cred.uid, cred.gid, cred.pid, groups);
 }
 
+int nss_call(std::vector<char>& buffer, const std::function<int(char*, std::size_t)>& call) {
+  constexpr std::size_t kMax = std::size_t{16} << 20;
+  if (buffer.size() < 1024) buffer.resize(1024);
+  for (;;) {
+    const int rc = call(buffer.data(), buffer.size());
+    if (rc != ERANGE || buffer.size() >= kMax) return rc;
+    buffer.resize(buffer.size() * 2);
+  }
+}
+
 PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary) {
   PeerIdentity p;
   p.uid = uid;
@@ -38,11 +48,12 @@ PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>
   p.groups.push_back(gid);
   for (gid_t g : supplementary)
     if (std::find(p.groups.begin(), p.groups.end(), g) == p.groups.end()) p.groups.push_back(g);
-  std::vector<char> buf(16384);
+  std::vector<char> buf;
   struct passwd pw {};
   struct passwd* found = nullptr;
-  if (::getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr)
-    p.user = pw.pw_name;
+  const int rc =
+      nss_call(buf, [&](char* b, std::size_t n) { return ::getpwuid_r(uid, &pw, b, n, &found); });
+  if (rc == 0 && found != nullptr) p.user = pw.pw_name;
   return p;
 }
 
@@ -53,11 +64,12 @@ std::optional<gid_t> group_gid(const PeerIdentity& peer, const std::string& name
   for (const auto& [known, gid] : peer.resolved_groups)
     if (known == name) return gid;
   std::optional<gid_t> gid;
-  std::vector<char> buf(16384);
+  std::vector<char> buf;
   struct group gr {};
   struct group* found = nullptr;
-  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr)
-    gid = gr.gr_gid;
+  const int rc = nss_call(
+      buf, [&](char* b, std::size_t n) { return ::getgrnam_r(name.c_str(), &gr, b, n, &found); });
+  if (rc == 0 && found != nullptr) gid = gr.gr_gid;
   peer.resolved_groups.emplace_back(name, gid);
   return gid;
 }
@@ -68,11 +80,12 @@ const std::vector<gid_t>& database_groups(const PeerIdentity& peer) {
   if (!peer.database_groups) {
     std::vector<gid_t> groups;
     if (!peer.user.empty()) {
+      // Grown until the list fits (it may grow between two calls).
       int n = 64;
-      groups.resize(static_cast<std::size_t>(n));
-      if (::getgrouplist(peer.user.c_str(), peer.gid, groups.data(), &n) < 0) {
+      for (int tries = 0; tries < 8; ++tries) {
         groups.resize(static_cast<std::size_t>(n));
-        ::getgrouplist(peer.user.c_str(), peer.gid, groups.data(), &n);
+        if (::getgrouplist(peer.user.c_str(), peer.gid, groups.data(), &n) >= 0) break;
+        n = std::max(n, static_cast<int>(groups.size()) * 2);
       }
       groups.resize(static_cast<std::size_t>(std::max(n, 0)));
     }

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -39,6 +41,12 @@ struct PeerIdentity {
 std::optional<PeerIdentity> read_peer(int fd);
 // The identity of those credentials, with the user's name looked up (used by read_peer).
 PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary);
+
+// Runs an NSS *_r lookup `call(buffer, size)` (returning 0 or an errno value) with a buffer that
+// starts at 1 KiB and doubles on ERANGE up to 16 MiB, so that a group with thousands of members
+// (LDAP, SSSD) is read instead of failing closed. Returns the call's last result; the buffer
+// handed to the last call stays valid in `buffer`.
+int nss_call(std::vector<char>& buffer, const std::function<int(char*, std::size_t)>& call);
 
 // uid 0 is always allowed; no `allow` list means whoever can open the socket. A group matches when
 // the process has it, or else when the group database lists the user in it.

@@ -1,5 +1,7 @@
 #include "daemon/server/socket_setup.h"
 
+#include "daemon/server/peer.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
@@ -27,10 +29,12 @@ std::string octal(unsigned mode) {
 }
 
 Result<gid_t> group_id(const std::string& name) {
-  std::vector<char> buf(16384);
+  std::vector<char> buf;
   struct group gr {};
   struct group* found = nullptr;
-  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || found == nullptr)
+  const int rc = nss_call(
+      buf, [&](char* b, std::size_t n) { return ::getgrnam_r(name.c_str(), &gr, b, n, &found); });
+  if (rc != 0 || found == nullptr)
     return make_error(ErrorCode::internal, "socket.group: no group named \"" + name + "\"");
   return gr.gr_gid;
 }

@@ -1,14 +1,13 @@
 #include "daemon/server/unix_server.h"
 
-#include "daemon/server/http_listener.h"
-#include "daemon/server/peer.h"
+#include <spdlog/spdlog.h>
 
 #include <map>
 
-namespace dbx {
+#include "daemon/server/http_listener.h"
+#include "daemon/server/peer.h"
 
-namespace asio = boost::asio;
-using local = asio::local::stream_protocol;
+namespace dbx {
 
 namespace {
 // Open connections of each peer uid. Shared with the connections' release hooks, which may run
@@ -20,20 +19,22 @@ struct UidCounts {
 }  // namespace
 
 struct UnixServer::Impl {
-  std::shared_ptr<HttpListener<local>> listener;
+  std::shared_ptr<HttpListener> listener;
 };
 
-UnixServer::UnixServer(asio::io_context& io, Router& router, ServerLimits limits)
+UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& router,
+                       ServerLimits limits)
     : impl_(std::make_shared<Impl>()) {
   // Peer credentials are read once per connection; every request on it is routed as that peer.
   // One uid may hold at most max_connections_per_uid of them, so that a single local user cannot
   // take every slot of max_connections from the others.
   auto counts = std::make_shared<UidCounts>();
   const std::size_t per_uid_cap = limits.max_connections_per_uid;
-  impl_->listener = std::make_shared<HttpListener<local>>(
-      io, limits, [&router, counts, per_uid_cap](local::socket& sock) {
-        using Admission = HttpListener<local>::Admission;
-        auto peer = read_peer(sock.native_handle());
+  impl_->listener = HttpListener::create(
+      HttpListener::Protocol::unix_stream, io, runtime, limits,
+      [&router, counts, per_uid_cap](int fd) {
+        using Admission = HttpListener::Admission;
+        auto peer = read_peer(fd);
         if (!peer) return Admission{};
         std::size_t& count = counts->open[peer->uid];
         if (count >= per_uid_cap) {
@@ -64,8 +65,7 @@ UnixServer::~UnixServer() {
 }
 
 void UnixServer::serve(int listening_fd) {
-  impl_->listener->acceptor().assign(local(), listening_fd);
-  impl_->listener->start();
+  impl_->listener->serve(listening_fd);
 }
 
 void UnixServer::stop() {

@@ -1,5 +1,5 @@
-// UnixServer: HTTP/1.1 keep-alive over the daemon's Unix socket (Beast), one coroutine per
-// connection, peer credentials read once per connection, requests handed to the Router.
+// UnixServer: HTTP/1.1 keep-alive over the daemon's Unix socket (http_listener.h), peer
+// credentials read once per connection, requests handed to the Router.
 #pragma once
 
 #include <cstddef>
@@ -14,10 +14,12 @@ class io_context;
 namespace dbx {
 
 class Router;
+class Runtime;
 
 class UnixServer {
  public:
-  UnixServer(boost::asio::io_context& io, Router& router, ServerLimits limits = {});
+  UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& router,
+             ServerLimits limits = {});
   ~UnixServer();
   // Starts accepting on an already listening socket (ours or systemd's); takes ownership of fd.
   void serve(int listening_fd);

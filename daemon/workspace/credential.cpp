@@ -57,6 +57,10 @@ void Credential::for_each_cache(const std::function<void(const TokenCache&)>& f)
   for (const auto& [resource, c] : caches_) f(*c);
 }
 
+void Credential::reschedule(Millis step) {
+  for (auto& [resource, c] : caches_) c->reschedule(step);
+}
+
 void Credential::abandon_waiters() {
   for (auto& [resource, c] : caches_) c->abandon_waiters();
 }

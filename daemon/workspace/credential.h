@@ -42,6 +42,8 @@ class Credential {
   void for_each_cache(const std::function<void(const TokenCache&)>& f) const;
   // At exit, once the loop has stopped (TokenCache::abandon_waiters).
   void abandon_waiters();
+  // The wall clock stepped (ClockWatch): every cache's refresh re-evaluated now.
+  void reschedule(Millis step);
 
  private:
   Runtime& runtime_;

@@ -125,6 +125,10 @@ void Workspace::retire() {
   if (pats_) pats_->stop();
 }
 
+void Workspace::reschedule(Millis step) {
+  if (pats_) pats_->reschedule(step);
+}
+
 void Workspace::abandon_waiters() {
   auth_->abandon_waiters();
   if (pats_) pats_->abandon_waiters();

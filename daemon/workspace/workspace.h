@@ -107,6 +107,8 @@ class Workspace {
   void retire();
   // At exit, once the loop has stopped: drops waiting callbacks unanswered.
   void abandon_waiters();
+  // The wall clock stepped (ClockWatch): PAT rotation and reaping re-evaluated now.
+  void reschedule(Millis step);
 
   const WorkspaceAuth& auth() const { return *auth_; }
 

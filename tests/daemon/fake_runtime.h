@@ -1,5 +1,8 @@
-// FakeRuntime: a Runtime whose clock only moves when the test says so. Timers and posted calls run
+// FakeRuntime: a Runtime whose clocks only move when the test says so. Timers and posted calls run
 // from advance()/run_ready(), in due order, on the test's thread — deterministic, no sleeps.
+// Timers count monotonic time, as the real ones do: advance() moves both clocks, step_wall() moves
+// only the wall clock (NTP, date -s) and suspend() only the wall clock too (Linux's monotonic clock
+// stands still while suspended), so a test sees timers fire late or early by the wall clock.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +11,8 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <utility>
 
 #include "daemon/runtime.h"
@@ -19,46 +24,64 @@ class FakeRuntime : public Runtime {
   explicit FakeRuntime(TimePoint start = from_unix_seconds(1'800'000'000)) : now_(start) {}
 
   TimePoint now() const override { return now_; }
+  SteadyTime steady_now() const override { return steady_; }
 
   std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) override {
     auto t = std::make_shared<FakeTimer>();
-    timers_.emplace(std::make_pair(now_ + delay, seq_++), Entry{t, std::move(fn)});
+    timers_.emplace(std::make_pair(steady_ + delay, seq_++), Entry{t, std::move(fn)});
     return t;
   }
 
-  void post(std::function<void()> fn) override { posted_.push_back(std::move(fn)); }
+  void post(std::function<void()> fn) override {
+    std::lock_guard lock(posted_mutex_);  // the one call another thread may make
+    posted_.push_back(std::move(fn));
+  }
 
   double random_unit() override { return random_; }
   void set_random(double r) { random_ = r; }  // fixes the jitter the engine sees
 
   // Runs posted calls (and calls they post) until none are left.
   void run_ready() {
-    while (!posted_.empty()) {
-      auto fn = std::move(posted_.front());
-      posted_.pop_front();
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::lock_guard lock(posted_mutex_);
+        if (posted_.empty()) return;
+        fn = std::move(posted_.front());
+        posted_.pop_front();
+      }
       fn();
     }
   }
 
-  // Moves the clock forward by `d`, firing due timers in order (and posted calls after each).
+  // Moves both clocks forward by `d`, firing due timers in order (and posted calls after each).
   void advance(Millis d) {
-    const TimePoint end = now_ + d;
+    const SteadyTime end = steady_ + d;
     run_ready();
     while (!timers_.empty() && timers_.begin()->first.first <= end) {
       auto it = timers_.begin();
-      now_ = std::max(now_, it->first.first);
+      if (it->first.first > steady_) {
+        now_ += it->first.first - steady_;
+        steady_ = it->first.first;
+      }
       Entry e = std::move(it->second);
       timers_.erase(it);
       if (!e.timer->cancelled) e.fn();
       run_ready();
     }
-    now_ = end;
+    now_ += end - steady_;
+    steady_ = end;
   }
 
-  // When the next live timer is due, or nullopt.
+  // The wall clock steps by `d` (forward or backward); monotonic time and timers do not move.
+  void step_wall(Millis d) { now_ += d; }
+  // The machine sleeps for `d`: the wall clock moves on, monotonic time and timers do not.
+  void suspend(Millis d) { now_ += d; }
+
+  // When the next live timer is due, or nullopt — by the wall clock, if it does not step.
   std::optional<TimePoint> next_timer() const {
     for (const auto& [key, e] : timers_)
-      if (!e.timer->cancelled) return key.first;
+      if (!e.timer->cancelled) return now_ + (key.first - steady_);
     return std::nullopt;
   }
 
@@ -77,9 +100,11 @@ class FakeRuntime : public Runtime {
     std::function<void()> fn;
   };
   TimePoint now_;
+  SteadyTime steady_ = SteadyTime(std::chrono::hours(1000));
   std::uint64_t seq_ = 0;
   double random_ = 0.5;
-  std::map<std::pair<TimePoint, std::uint64_t>, Entry> timers_;
+  std::map<std::pair<SteadyTime, std::uint64_t>, Entry> timers_;
+  std::mutex posted_mutex_;
   std::deque<std::function<void()>> posted_;
 };
 

@@ -826,5 +826,45 @@ TEST_F(PatManagerTest, SameInstanceAnotherAgentsPatsAreNeverTouched) {
   EXPECT_EQ(std::count(api_.removed.begin(), api_.removed.end(), older), 0);
 }
 
+// ---- Clock jumps (issue 15): timers count monotonic time, expiries are wall-clock instants ----
+
+TEST_F(PatManagerTest, NeverServesAPatPastItsWallClockExpiryAfterASuspend) {
+  boot(policy(3600, 1200));
+  auto first = get_now();
+  ASSERT_TRUE(first->ok());
+  const std::string a = first->r->value().token_id;
+  rt_.suspend(std::chrono::hours(2));  // no timer fired: rotation and reaping were slept through
+  EXPECT_EQ(api_.create_calls, 1);
+  EXPECT_FALSE(mgr_->peek(Seconds(60)));  // the cache-hit path refuses the dead PAT
+  auto g = get_now();
+  ASSERT_TRUE(g->ok());
+  EXPECT_NE(g->r->value().token_id, a);
+  EXPECT_EQ(api_.create_calls, 2);
+}
+
+TEST_F(PatManagerTest, AResumeRotatesAndReapsAtOnceWhenRescheduled) {
+  boot(policy(3600, 1200));
+  const std::string a = get_now()->r->value().token_id;
+  rt_.advance(Seconds(2400));  // rotated on time: b is current, a still valid for 20 min
+  ASSERT_EQ(api_.create_calls, 2);
+  rt_.suspend(std::chrono::minutes(50));  // past a's expiry and past b's rotation time
+  mgr_->reschedule(std::chrono::minutes(50));
+  rt_.advance(Millis(0));
+  EXPECT_EQ(api_.create_calls, 3);                       // rotation at once
+  EXPECT_EQ(api_.removed, std::vector<std::string>{a});  // reaping at once
+  expect_consistent();
+}
+
+TEST_F(PatManagerTest, ABackwardStepDelaysRotationByTheWallClock) {
+  boot(policy(3600, 1200));
+  ASSERT_TRUE(get_now()->ok());
+  rt_.step_wall(-std::chrono::minutes(30));
+  mgr_->reschedule(-std::chrono::minutes(30));
+  rt_.advance(Seconds(2400));  // where the monotonic timer would have rotated
+  EXPECT_EQ(api_.create_calls, 1);
+  rt_.advance(std::chrono::minutes(30));  // rotation time by the wall clock
+  EXPECT_EQ(api_.create_calls, 2);
+}
+
 }  // namespace
 }  // namespace dbx

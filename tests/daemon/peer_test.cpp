@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -98,6 +99,29 @@ TEST(PeerTest, ReadPeerUsesTheProcessGroupsNotTheGroupDatabase) {
   ASSERT_TRUE(peer.has_value());
   EXPECT_EQ(peer->uid, 0u);
   EXPECT_EQ(peer->groups, (std::vector<gid_t>{::getgid(), 424242}));
+}
+
+// A group with thousands of members needs more than any fixed buffer: the lookup is retried with
+// a doubled buffer on ERANGE (the old 16 KiB buffer failed such a group closed).
+TEST(PeerTest, NssLookupsGrowTheirBufferOnErange) {
+  std::vector<char> buf;
+  std::vector<std::size_t> sizes;
+  const int rc = nss_call(buf, [&](char*, std::size_t n) {
+    sizes.push_back(n);
+    return n < 200000 ? ERANGE : 0;
+  });
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(sizes.front(), 1024u);
+  EXPECT_GE(sizes.back(), 200000u);
+  EXPECT_EQ(buf.size(), sizes.back());
+  // Bounded: a lookup that always says ERANGE ends with ERANGE, not an endless allocation.
+  std::vector<char> other;
+  EXPECT_EQ(nss_call(other, [](char*, std::size_t) { return ERANGE; }), ERANGE);
+  EXPECT_LE(other.size(), std::size_t{16} << 20);
+  // Other errors are not retried.
+  int calls = 0;
+  EXPECT_EQ(nss_call(other, [&](char*, std::size_t) { return ++calls, EIO; }), EIO);
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace

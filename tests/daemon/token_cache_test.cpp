@@ -206,5 +206,68 @@ TEST_F(TokenCacheTest, StatusNeverHoldsTheToken) {
   EXPECT_FALSE(s.last_error);
 }
 
+// ---- Clock jumps (issue 15): timers count monotonic time, expiries are wall-clock instants ----
+
+class TokenCacheClockTest : public TokenCacheTest {};
+
+TEST_F(TokenCacheClockTest, NeverServesATokenPastItsWallClockExpiryAfterASuspend) {
+  rt.set_random(0.5);
+  ask();
+  source.succeed(rt.now() + Seconds(3600), "old");
+  rt.suspend(std::chrono::hours(2));  // no timer fired: the machine slept through the refresh
+  EXPECT_EQ(source.calls, 1);
+  auto* o = ask();
+  EXPECT_FALSE(o->done);  // the expired token is not served; a fetch is on its way
+  EXPECT_EQ(source.calls, 2);
+  source.succeed(rt.now() + Seconds(3600), "new");
+  ASSERT_TRUE(o->done);
+  EXPECT_EQ(o->result->value, "new");
+}
+
+TEST_F(TokenCacheClockTest, AResumeRefreshesAtOnceWhenRescheduled) {
+  cache.start();
+  source.succeed(rt.now() + Seconds(3600), "a");
+  rt.advance(Seconds(60));
+  rt.suspend(std::chrono::minutes(50));  // past the refresh time (about 40 min), not the expiry
+  EXPECT_EQ(source.calls, 1);
+  cache.reschedule(std::chrono::minutes(50));
+  rt.advance(Millis(0));
+  EXPECT_EQ(source.calls, 2);  // at once, not 40 minutes of monotonic time after the fetch
+  // Clients keep the still-valid token meanwhile.
+  EXPECT_EQ(ask(Seconds(60))->result->value, "a");
+}
+
+TEST_F(TokenCacheClockTest, ABackwardStepMovesTheRefreshLaterByTheWallClock) {
+  rt.set_random(0.5);  // refresh 20 min before expiry
+  cache.start();
+  const TimePoint t0 = rt.now();
+  source.succeed(t0 + Seconds(3600), "a");
+  const TimePoint refresh = *cache.status().next_refresh;
+  rt.step_wall(-std::chrono::minutes(30));
+  cache.reschedule(-std::chrono::minutes(30));
+  rt.advance(std::chrono::duration_cast<Millis>(refresh - t0));  // where the old timer was
+  EXPECT_EQ(source.calls, 1);
+  rt.advance(std::chrono::minutes(30));  // the refresh instant by the wall clock
+  EXPECT_EQ(source.calls, 2);
+}
+
+TEST_F(TokenCacheClockTest, ABackwardStepDoesNotStretchABackoff) {
+  auto* first = ask();
+  source.fail(503, "down");
+  EXPECT_FALSE(first->done);
+  const TimePoint retry = *cache.status().next_refresh;
+  const Millis wait = std::chrono::duration_cast<Millis>(retry - rt.now());
+  rt.step_wall(-std::chrono::hours(1));
+  cache.reschedule(-std::chrono::hours(1));
+  // A new client is not told "refreshing failed, next attempt in 1 h": the retry is still close.
+  auto* o = ask();
+  EXPECT_FALSE(o->done);
+  rt.advance(wait);
+  EXPECT_EQ(source.calls, 2);
+  source.succeed(rt.now() + Seconds(3600), "back");
+  ASSERT_TRUE(o->done);
+  EXPECT_EQ(o->result->value, "back");
+}
+
 }  // namespace
 }  // namespace dbx

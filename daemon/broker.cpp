@@ -105,9 +105,10 @@ void Broker::token(const std::string& credential, const std::string& resource, S
 
 void Broker::for_each_cache(
     const std::function<void(const std::string&, const std::string&, const TokenCache&)>& f) const {
-  for (const auto& [name, c] : credentials_) {
-    const std::string type = c->type();
-    c->for_each_cache([&](const TokenCache& cache) { f(name, type, cache); });
+  for (const auto& entry : credentials_) {
+    const std::string& name = entry.first;
+    const std::string type = entry.second->type();
+    entry.second->for_each_cache([&](const TokenCache& cache) { f(name, type, cache); });
   }
 }
 

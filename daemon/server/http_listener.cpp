@@ -485,11 +485,11 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   bool stopping_ = false;
 };
 
-}  // namespace
-
 // The two protocols the daemon serves: compiled here once, not in every file that listens.
 template class Listener<asio::local::stream_protocol>;
 template class Listener<asio::ip::tcp>;
+
+}  // namespace
 
 std::shared_ptr<HttpListener> HttpListener::create(Protocol protocol, asio::io_context& io,
                                                    Runtime& runtime, ServerLimits limits,

@@ -69,7 +69,11 @@ std::string describe_port_holder(std::uint16_t port, const std::string& proc) {
       if (std::filesystem::read_symlink(fd.path(), link_ec).string() != target) continue;
       std::string comm;
       std::ifstream(p.path() / "comm") >> comm;
-      return "pid " + pid + (comm.empty() ? "" : " (" + comm + ")") + " of " + owner;
+      std::string holder = "pid ";
+      holder.append(pid);
+      if (!comm.empty()) holder.append(" (").append(comm).append(")");
+      holder.append(" of ").append(owner);
+      return holder;
     }
   }
   return owner;

@@ -706,8 +706,8 @@ TEST_F(PatManagerTest, TheFastPathServesOnlyWithinTheRecordedPromise) {
   ASSERT_TRUE(get_now(300)->ok());
   EXPECT_TRUE(mgr_->peek(Seconds(300)));
   rt_.advance(pat::kPromiseStep + Seconds(1));
-  EXPECT_FALSE(mgr_->peek(Seconds(300)));    // would promise past what the ledger holds
-  ASSERT_TRUE(get_now(300)->ok());  // the slow path records it
+  EXPECT_FALSE(mgr_->peek(Seconds(300)));  // would promise past what the ledger holds
+  ASSERT_TRUE(get_now(300)->ok());         // the slow path records it
   EXPECT_TRUE(mgr_->peek(Seconds(300)));
   const auto* rec = ledger_->records().data();
   EXPECT_GE(rec->promised, rt_.now() + Seconds(300));

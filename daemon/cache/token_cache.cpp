@@ -34,6 +34,12 @@ void TokenCache::get(Seconds min_valid, TokenCallback done) {
     done(*cached_);
     return;
   }
+  // Asking more than the credential's tokens live: a fresh token would not do either, so no
+  // upstream call (one per such request would replace a good token every time).
+  if (cached_ && lifetime_ && effective_min_valid(min_valid) > *lifetime_) {
+    done(too_long(min_valid, *lifetime_));
+    return;
+  }
   ++counters_.waits;
   const TimePoint deadline = now + deadline_;
   if (!in_flight_ && next_attempt_ && *next_attempt_ > now) {
@@ -63,6 +69,7 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
   const TimePoint now = runtime_.now();
   if (result) {
     cached_ = std::move(result.value());
+    lifetime_ = std::chrono::duration_cast<Seconds>(cached_->expires_at - now);
     failures_ = 0;
     last_error_.reset();
     next_attempt_.reset();
@@ -75,11 +82,7 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
     const AccessToken token = *cached_;
     waiters_.settle_if([&](const WaitInfo& w) -> std::optional<Result<AccessToken>> {
       if (satisfies(token, now, w.min_valid)) return token;
-      const auto lifetime = std::chrono::duration_cast<Seconds>(token.expires_at - now);
-      return make_error(ErrorCode::bad_request,
-                        "min_valid " + format_duration(effective_min_valid(w.min_valid)) +
-                            " is more than " + label_ + " can give: its tokens live " +
-                            format_duration(lifetime) + "; ask for less");
+      return too_long(w.min_valid, *lifetime_);
     });
     return;
   }
@@ -124,6 +127,13 @@ void TokenCache::reschedule(Millis step) {
     next_refresh_ = next_attempt_;
   }
   if (!in_flight_ && next_refresh_) schedule_next(*next_refresh_);
+}
+
+Error TokenCache::too_long(Seconds min_valid, Seconds lifetime) const {
+  return make_error(ErrorCode::bad_request,
+                    "min_valid " + format_duration(effective_min_valid(min_valid)) +
+                        " is more than " + label_ + " can give: its tokens live " +
+                        format_duration(lifetime) + "; ask for less");
 }
 
 Error TokenCache::waiting_error(const char* why) const {

@@ -43,7 +43,9 @@ class TokenCache {
   // Fetches in the background now (eager start-up); a failure is retried on the backoff schedule.
   void start();
   // Calls `done` with a token valid for at least effective_min_valid(min_valid) — at once when the
-  // cache holds one, else after the (shared) upstream call, or with an error at the deadline.
+  // cache holds one, else after the (shared) upstream call, or with an error at the deadline. A
+  // min_valid above the lifetime of the last token received is a 400 at once, with no upstream
+  // call.
   void get(Seconds min_valid, TokenCallback done);
   TokenCacheStatus status() const;
   // After the wall clock stepped by `step` (ClockWatch: NTP, date -s, resume from suspend): re-arms
@@ -65,6 +67,8 @@ class TokenCache {
   void on_fetched(Result<AccessToken> result);
   void schedule_next(TimePoint at);
   Error waiting_error(const char* why) const;
+  // The 400 for a min_valid above what this credential's tokens live.
+  Error too_long(Seconds min_valid, Seconds lifetime) const;
 
   Runtime& runtime_;
   CredentialSource& source_;
@@ -73,6 +77,7 @@ class TokenCache {
   Seconds deadline_;
 
   std::optional<AccessToken> cached_;
+  std::optional<Seconds> lifetime_;  // of cached_ when it was received: what a fresh one gives
   bool in_flight_ = false;
   int failures_ = 0;
   std::optional<Error> last_error_;

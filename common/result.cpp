@@ -14,6 +14,8 @@ std::string_view to_string(ErrorCode code) {
       return "quota_exhausted";
     case ErrorCode::upstream_unavailable:
       return "upstream_unavailable";
+    case ErrorCode::rate_limited:
+      return "rate_limited";
     case ErrorCode::internal:
       return "internal";
   }
@@ -32,6 +34,8 @@ int http_status(ErrorCode code) {
       return 429;
     case ErrorCode::upstream_unavailable:
       return 503;
+    case ErrorCode::rate_limited:
+      return 429;
     case ErrorCode::internal:
       return 500;
   }

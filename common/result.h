@@ -18,6 +18,7 @@ enum class ErrorCode {
   not_found,             // 404: no such workspace or path
   quota_exhausted,       // 429/503: PAT quota reached
   upstream_unavailable,  // 502/503: Entra ID, ARM or Databricks failed or timed out
+  rate_limited,          // 429 with Retry-After: this caller asked too often (per-uid bucket)
   internal,              // 500: a bug or a local failure (disk, ledger)
 };
 

@@ -50,6 +50,10 @@ inline void serialize_response(const ApiResponse& r, bool keep_alive, std::strin
   out.append(number, end).append(" ").append(reason_phrase(r.status));
   out.append("\r\nContent-Type: ").append(r.content_type);
   out.append("\r\nCache-Control: no-store");
+  if (r.retry_after > 0) {
+    end = std::to_chars(number, number + sizeof number, r.retry_after).ptr;
+    out.append("\r\nRetry-After: ").append(number, end);
+  }
   if (!keep_alive) out.append("\r\nConnection: close");
   end = std::to_chars(number, number + sizeof number, r.body.size()).ptr;
   out.append("\r\nContent-Length: ").append(number, end).append("\r\n\r\n");

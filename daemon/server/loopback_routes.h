@@ -67,8 +67,16 @@ class LoopbackRoutes {
 
   // By endpoint ("metadata_service", "managed_identity") and status, for /metrics.
   const RequestCounters& counters() const { return counters_; }
+  // Every answer is an audit record (unset: none): no peer credentials (uid, pid and exe null),
+  // the workspace and endpoint, the token's fingerprint when served.
+  void set_audit(AuditLog* audit) { audit_ = audit; }
 
  private:
+  // The record that `done` completes, and `done` wrapped to count and record the answer.
+  std::function<void(ApiResponse)> finishing(const char* kind, std::uint16_t port,
+                                             std::shared_ptr<AuditRecord> record,
+                                             std::function<void(ApiResponse)> done);
+  AuditLog* audit_ = nullptr;
   std::function<std::shared_ptr<Broker>()> broker_;
   std::function<std::shared_ptr<const LoopbackState>()> state_;
   RequestCounters counters_;
@@ -80,7 +88,9 @@ ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
 // GET /v1/azure-env. The managed-identity credential is not tied to one workspace: a caller may
 // have it when it is allowed on at least one workspace using that credential; when no workspace
 // uses it, whoever may open the socket (the socket's mode and group are then the boundary).
+// `allowed_on` (default: the allow lists) decides per workspace, e.g. with allow.executables.
 ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
-                               const PeerIdentity& peer);
+                               const PeerIdentity& peer,
+                               const std::function<bool(const WorkspaceConfig&)>& allowed_on = {});
 
 }  // namespace dbx

@@ -18,7 +18,8 @@ std::optional<boost::json::object> parse_object(std::string_view body) {
 
 Exit exit_for_error(int http_status, std::string_view error_code) {
   if (error_code == "forbidden" || error_code == "not_found") return Exit::denied;
-  if (error_code == "quota_exhausted" || error_code == "upstream_unavailable")
+  if (error_code == "quota_exhausted" || error_code == "upstream_unavailable" ||
+      error_code == "rate_limited")
     return Exit::upstream;
   if (error_code == "bad_request" || error_code == "internal") return Exit::failure;
   switch (http_status) {

@@ -105,9 +105,15 @@ int main(int argc, char** argv) {
 
   // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their
   // requests wait in the backlog until the loop runs (docs/BENCHMARKS.md, "socket ready").
+  // Under systemd the loopback ports may be passed too (dbxcredd-*.socket): adopted below.
+  auto activated = dbx::sort_activated_sockets(dbx::systemd_listen_fds());
+  if (!activated) {
+    std::fprintf(stderr, "dbxcredd: %s\n", activated.error().message.c_str());
+    return 1;
+  }
   int fd = -1;
-  if (auto activated = dbx::systemd_listen_fd()) {
-    fd = *activated;
+  if (activated->api) {
+    fd = *activated->api;
     spdlog::info("using the socket passed by systemd");
   } else {
     auto listening = dbx::open_listening_socket(config->socket);
@@ -160,6 +166,7 @@ int main(int argc, char** argv) {
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   loopback.routes().set_audit(&audit);
   router.set_upstream_metrics(&upstream_metrics);
+  loopback.adopt(std::move(activated->loopback));
   if (auto s = loopback.apply(*config); !s) {
     // stderr is the log: one line, not a log line and a copy of it.
     std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,17 +23,69 @@ std::optional<long long> env_number(const char* name) {
 }
 }  // namespace
 
-std::optional<int> systemd_listen_fd() {
+std::vector<SystemdSocket> systemd_listen_fds() {
   auto pid = env_number("LISTEN_PID");
   auto fds = env_number("LISTEN_FDS");
+  const char* names_env = std::getenv("LISTEN_FDNAMES");
+  const std::string names = names_env != nullptr ? names_env : "";
   ::unsetenv("LISTEN_PID");
   ::unsetenv("LISTEN_FDS");
   ::unsetenv("LISTEN_FDNAMES");
-  if (!pid || !fds || *pid != ::getpid() || *fds < 1) return std::nullopt;
+  std::vector<SystemdSocket> out;
+  if (!pid || !fds || *pid != ::getpid() || *fds < 1 || *fds > 64) return out;
   constexpr int kFirstFd = 3;  // SD_LISTEN_FDS_START
-  ::fcntl(kFirstFd, F_SETFD, FD_CLOEXEC);
-  ::fcntl(kFirstFd, F_SETFL, ::fcntl(kFirstFd, F_GETFL) | O_NONBLOCK);
-  return kFirstFd;
+  std::size_t pos = 0;
+  for (int i = 0; i < *fds; ++i) {
+    const int fd = kFirstFd + i;
+    ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    std::string name;
+    if (pos <= names.size()) {
+      const auto colon = names.find(':', pos);
+      name = names.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos);
+      pos = colon == std::string::npos ? names.size() + 1 : colon + 1;
+    }
+    out.push_back({fd, std::move(name)});
+  }
+  return out;
+}
+
+Result<ActivatedSockets> sort_activated_sockets(const std::vector<SystemdSocket>& sockets) {
+  ActivatedSockets out;
+  for (const auto& s : sockets) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    int type = 0;
+    socklen_t type_len = sizeof type;
+    if (::getsockname(s.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        ::getsockopt(s.fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 || type != SOCK_STREAM)
+      return make_error(ErrorCode::internal, "systemd passed fd " + std::to_string(s.fd) + " (" +
+                                                 s.name +
+                                                 "), which is not a listening stream socket");
+    const bool loopback =
+        s.name == "metadata_service" || s.name == "managed_identity" || s.name == "metrics";
+    if (loopback) {
+      if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6)
+        return make_error(ErrorCode::internal,
+                          "systemd passed a non-TCP socket named " + s.name +
+                              " (FileDescriptorName=); it must be ListenStream=127.0.0.1:PORT");
+      if (!out.loopback.emplace(s.name, s.fd).second)
+        return make_error(ErrorCode::internal,
+                          "systemd passed two sockets named " + s.name +
+                              " (FileDescriptorName=); give it one ListenStream= only");
+      continue;
+    }
+    if (addr.ss_family != AF_UNIX)
+      return make_error(ErrorCode::internal,
+                        "systemd passed a TCP socket named \"" + s.name +
+                            "\"; name a loopback port FileDescriptorName=metadata_service, "
+                            "managed_identity or metrics");
+    if (out.api)
+      return make_error(ErrorCode::internal,
+                        "systemd passed two Unix sockets; dbxcredd serves one (dbxcredd.socket)");
+    out.api = s.fd;
+  }
+  return out;
 }
 
 bool sd_notify_state(std::string_view state) {

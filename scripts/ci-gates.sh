@@ -24,6 +24,7 @@ configure_and_build() {
   begin "sanitizer build (clang-14, address+undefined, fuzzer-no-link) into $build"
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 \
     -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DDBXCRED_SANITIZE=address,undefined -DDBXCRED_FUZZ=ON \
+    -DDBXCRED_WERROR=ON \
     >/dev/null
   cmake --build "$build" -j"$jobs"
   end "sanitizer build"

@@ -2,6 +2,10 @@
 
 #include "daemon/server/http_listener.h"
 #include "daemon/server/peer.h"
+#include "daemon/server/port_holder.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace dbx {
 
@@ -45,11 +49,45 @@ Status LoopbackServer::listen(std::uint16_t port) {
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
     acceptor.close();
+    std::string holder;
+    if (ec == boost::system::errc::address_in_use) holder = describe_port_holder(port);
     return make_error(ErrorCode::internal, "cannot listen on 127.0.0.1:" + std::to_string(port) +
                                                " (" + config_key_ + "): " + ec.message() +
+                                               (holder.empty() ? "" : ", held by " + holder) +
                                                "; pick a free port");
   }
   port_ = acceptor.local_endpoint().port();
+  impl_->listener->start();
+  return ok_status();
+}
+
+Status LoopbackServer::adopt(int fd) {
+  auto& acceptor = impl_->listener->acceptor();
+  boost::system::error_code ec;
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+      addr.ss_family != AF_INET) {
+    ::close(fd);
+    return make_error(ErrorCode::internal, config_key_ +
+                                               ": the socket passed by systemd is not an IPv4 "
+                                               "socket; use ListenStream=127.0.0.1:PORT");
+  }
+  acceptor.assign(tcp::v4(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return make_error(ErrorCode::internal,
+                      config_key_ + ": cannot use the socket passed by systemd: " + ec.message());
+  }
+  const auto local = acceptor.local_endpoint(ec);
+  if (ec || local.address() != asio::ip::address_v4::loopback()) {
+    acceptor.close();
+    return make_error(ErrorCode::internal,
+                      config_key_ + ": systemd passes a socket on " +
+                          (ec ? std::string("an unknown address") : local.address().to_string()) +
+                          ", not 127.0.0.1; use ListenStream=127.0.0.1:PORT");
+  }
+  port_ = local.port();
   impl_->listener->start();
   return ok_status();
 }
@@ -76,8 +114,35 @@ void LoopbackListeners::stop() {
 }
 
 Status LoopbackListeners::place(std::unique_ptr<LoopbackServer>& slot, std::uint16_t port,
-                                const std::string& config_key, LoopbackServer::Handler handler) {
+                                const std::string& name, LoopbackServer::Handler handler) {
+  const std::string config_key = "listen." + name + ".port";
+  // A port systemd holds (…-loopback sockets) is the one this listener serves on: a configuration
+  // that moves or drops it is refused, and the listener stays as it is.
+  if (auto held = systemd_ports_.find(name); held != systemd_ports_.end() && held->second != port)
+    return make_error(ErrorCode::internal,
+                      config_key + " is " +
+                          (port == 0 ? std::string("not set") : std::to_string(port)) +
+                          " but systemd holds 127.0.0.1:" + std::to_string(held->second) +
+                          " for it (FileDescriptorName=" + name +
+                          "); make the socket unit and the configuration agree");
   if (slot && slot->port() == port) return ok_status();
+  if (auto passed = adoptable_.find(name); passed != adoptable_.end()) {
+    const int fd = passed->second;
+    adoptable_.erase(passed);
+    auto server = std::make_unique<LoopbackServer>(io_, config_key, std::move(handler), limits_);
+    if (auto s = server->adopt(fd); !s) return s;
+    systemd_ports_[name] = server->port();
+    if (server->port() != port)
+      return make_error(ErrorCode::internal,
+                        config_key + " is " +
+                            (port == 0 ? std::string("not set") : std::to_string(port)) +
+                            " but systemd passes 127.0.0.1:" + std::to_string(server->port()) +
+                            " for it (FileDescriptorName=" + name +
+                            "); make the socket unit and the configuration agree");
+    spdlog::info("{}: serving on 127.0.0.1:{}, the socket passed by systemd", config_key, port);
+    slot = std::move(server);
+    return ok_status();
+  }
   if (slot) {
     spdlog::info("{}: stopping the listener on 127.0.0.1:{}", config_key, slot->port());
     slot->stop();
@@ -99,21 +164,19 @@ Status LoopbackListeners::apply(const Config& config) {
   auto keep_first_error = [&result](Status s) {
     if (!s && result) result = std::move(s);
   };
-  keep_first_error(place(metadata_service_,
-                         listen.metadata_service ? listen.metadata_service->port : 0,
-                         "listen.metadata_service.port",
-                         [this](const LoopbackRequest& r, std::function<void(ApiResponse)> done) {
-                           routes_.metadata_service(r, std::move(done));
-                         }));
-  keep_first_error(place(managed_identity_,
-                         listen.managed_identity ? listen.managed_identity->port : 0,
-                         "listen.managed_identity.port",
-                         [this](const LoopbackRequest& r, std::function<void(ApiResponse)> done) {
-                           routes_.managed_identity(r, std::move(done));
-                         }));
+  keep_first_error(place(
+      metadata_service_, listen.metadata_service ? listen.metadata_service->port : 0,
+      "metadata_service", [this](const LoopbackRequest& r, std::function<void(ApiResponse)> done) {
+        routes_.metadata_service(r, std::move(done));
+      }));
+  keep_first_error(place(
+      managed_identity_, listen.managed_identity ? listen.managed_identity->port : 0,
+      "managed_identity", [this](const LoopbackRequest& r, std::function<void(ApiResponse)> done) {
+        routes_.managed_identity(r, std::move(done));
+      }));
   // /metrics holds no secret; like node exporters it needs no authentication on loopback.
   keep_first_error(
-      place(metrics_, listen.metrics ? listen.metrics->port : 0, "listen.metrics.port",
+      place(metrics_, listen.metrics ? listen.metrics->port : 0, "metrics",
             [this](const LoopbackRequest& r, std::function<void(ApiResponse)> done) {
               const std::string_view path = r.target.substr(0, r.target.find('?'));
               if (path != "/metrics") {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,6 +33,9 @@ class LoopbackServer {
   ~LoopbackServer();
   // Binds 127.0.0.1:port (never another address) and starts accepting.
   Status listen(std::uint16_t port);
+  // Accepts on a listening TCP socket passed by systemd instead (it must be bound to 127.0.0.1);
+  // takes ownership of fd.
+  Status adopt(int fd);
   // Stops accepting; open connections finish their current request and close.
   void stop();
   std::uint16_t port() const { return port_; }
@@ -49,6 +53,12 @@ class LoopbackListeners {
                     std::function<std::shared_ptr<Broker>()> broker, ServerLimits limits = {});
   ~LoopbackListeners();
 
+  // Sockets passed by systemd, by FileDescriptorName= ("metadata_service", "managed_identity",
+  // "metrics"): apply() serves such a listener on its socket instead of binding, and refuses a
+  // configuration whose port differs from the socket's (or that has no such listener), keeping
+  // the socket. Call once, before the first apply().
+  void adopt(std::map<std::string, int> sockets) { adoptable_ = std::move(sockets); }
+
   // Loads (or creates) the secrets and starts, keeps, moves or stops each listener to match
   // config.listen. An error (unusable secret file, port taken) names the cause; at start-up main
   // exits on it, on reload it is logged and the listeners that could be set up keep running.
@@ -60,8 +70,8 @@ class LoopbackListeners {
   LoopbackRoutes& routes() { return routes_; }
 
  private:
-  Status place(std::unique_ptr<LoopbackServer>& slot, std::uint16_t port,
-               const std::string& config_key, LoopbackServer::Handler handler);
+  Status place(std::unique_ptr<LoopbackServer>& slot, std::uint16_t port, const std::string& name,
+               LoopbackServer::Handler handler);
 
   boost::asio::io_context& io_;
   Router& router_;
@@ -71,6 +81,8 @@ class LoopbackListeners {
   std::unique_ptr<LoopbackServer> metadata_service_;
   std::unique_ptr<LoopbackServer> managed_identity_;
   std::unique_ptr<LoopbackServer> metrics_;
+  std::map<std::string, int> adoptable_;                // passed by systemd, not yet adopted
+  std::map<std::string, std::uint16_t> systemd_ports_;  // names whose port systemd holds
 };
 
 }  // namespace dbx

@@ -61,7 +61,6 @@ Result<int> open_audit_file(const std::string& path) {
 AuditLog::AuditLog(Runtime& runtime, std::string journal_socket)
     : runtime_(runtime), journal_socket_(std::move(journal_socket)) {
   journal_fd_ = open_journal(journal_socket_);
-  pending_.reserve(kFlushBatch);
 }
 
 AuditLog::~AuditLog() {

@@ -154,11 +154,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
     return 1;
   }
-  dbx::ExeHashCache exe_hashes;
+  dbx::ExeHashCache& exe_hashes = dbx::exe_hash_cache();
   exe_hashes.prime(*config);
   dbx::UidRateLimiter rate_limiter(config->limits.requests_per_second_per_uid,
                                    config->limits.request_burst_per_uid);
-  router.set_accountability(&audit, &exe_hashes, &rate_limiter);
+  router.set_accountability(&audit, &rate_limiter);
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
   dbx::UnixServer server(io, router, limits);
   dbx::LoopbackListeners loopback(

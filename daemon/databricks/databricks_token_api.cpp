@@ -73,31 +73,31 @@ std::optional<json::object> parse_object(const std::string& body, std::string& w
 
 }  // namespace
 
+DatabricksTokenApi::DatabricksTokenApi(Transport& transport, HeaderSource source)
+    : transport_(transport), source_(std::move(source)) {}
+
 DatabricksTokenApi::DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth)
-    : DatabricksTokenApi(
-          transport, [host = std::move(host)] { return host; }, std::move(auth)) {}
-
-DatabricksTokenApi::DatabricksTokenApi(Transport& transport, std::function<std::string()> host,
-                                       AuthHeaders auth)
-    : transport_(transport), host_(std::move(host)), auth_(std::move(auth)) {}
-
-std::string DatabricksTokenApi::host() const {
-  std::string h = host_();
-  while (!h.empty() && h.back() == '/') h.pop_back();
-  return h;
-}
+    : DatabricksTokenApi(transport, [host = std::move(host), auth = std::move(auth)](
+                                        std::function<void(Result<WorkspaceHeaders>)> done) {
+        auth([host, done = std::move(done)](Result<HttpHeaders> h) {
+          if (!h) return done(h.error());
+          done(WorkspaceHeaders{host, TimePoint::max(), std::move(*h)});
+        });
+      }) {}
 
 void DatabricksTokenApi::call(std::string method, std::string path, std::string body,
                               std::string what, std::function<void(Result<HttpResponse>)> done) {
-  auth_([this, weak = std::weak_ptr<int>(alive_), method = std::move(method),
-         path = std::move(path), body = std::move(body), what = std::move(what),
-         done = std::move(done)](Result<HttpHeaders> headers) mutable {
+  auto send = [this, weak = std::weak_ptr<int>(alive_), method = std::move(method),
+               path = std::move(path), body = std::move(body), what = std::move(what),
+               done = std::move(done)](Result<WorkspaceHeaders> auth) mutable {
     if (weak.expired()) return;
-    if (!headers) return done(headers.error());  // already says which AAD call failed
+    if (!auth) return done(auth.error());  // already says which AAD call failed
+    host_ = std::move(auth->host);
+    while (!host_.empty() && host_.back() == '/') host_.pop_back();
     HttpRequest req;
     req.method = std::move(method);
-    req.url = host() + path;
-    req.headers = std::move(*headers);
+    req.url = host_ + path;
+    req.headers = std::move(auth->headers);
     req.headers.emplace_back("Accept", "application/json");
     if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
     req.body = std::move(body);
@@ -108,13 +108,21 @@ void DatabricksTokenApi::call(std::string method, std::string path, std::string 
                       if (!r) return done(databricks::error_from_transport(what, r.error()));
                       done(std::move(r));
                     });
-  });
+  };
+  if (prepared_) {
+    WorkspaceHeaders h = std::move(*prepared_);
+    prepared_.reset();
+    return send(std::move(h));
+  }
+  source_(std::move(send));
 }
 
 void DatabricksTokenApi::authenticate(std::function<void(Status)> done) {
-  auth_([weak = std::weak_ptr<int>(alive_), done = std::move(done)](Result<HttpHeaders> h) {
+  source_([this, weak = std::weak_ptr<int>(alive_),
+           done = std::move(done)](Result<WorkspaceHeaders> h) mutable {
     if (weak.expired()) return;
     if (!h) return done(h.error());
+    prepared_ = std::move(*h);
     done(ok_status());
   });
 }

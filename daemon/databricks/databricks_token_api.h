@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,18 +15,28 @@
 
 namespace dbx {
 
-// Supplies the headers that authenticate one call: Authorization (Bearer AAD token for the
-// Databricks resource) and, when management_token is on, X-Databricks-Azure-SP-Management-Token
-// and X-Databricks-Azure-Workspace-Resource-Id. Called once per request; may answer later.
+// What one call to a workspace carries: its host and the headers that authenticate it
+// (Authorization: Bearer …, and with management_token the SP management token and the workspace
+// resource id), with the earliest expiry among their tokens.
+struct WorkspaceHeaders {
+  std::string host;
+  TimePoint expires_at;
+  HttpHeaders headers;
+};
+
+// Computes the host and headers for one call (WorkspaceAuth::headers); may answer later.
+using HeaderSource = std::function<void(std::function<void(Result<WorkspaceHeaders>)>)>;
+// Only the headers, for a fixed host.
 using AuthHeaders = std::function<void(std::function<void(Result<HttpHeaders>)>)>;
 
 class DatabricksTokenApi : public TokenApi {
  public:
-  // `host`: https://adb-….azuredatabricks.net (a trailing slash is ignored).
+  // The host and headers come from `source`, asked once per call — except that the headers
+  // authenticate() obtained serve the one call that follows it (a mint: authenticate, then
+  // token/create), so a mint computes its headers once.
+  DatabricksTokenApi(Transport& transport, HeaderSource source);
+  // A fixed `host` (https://adb-….azuredatabricks.net; a trailing slash is ignored).
   DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth);
-  // For a workspace whose host is looked up later (ARM): `host` is asked once `auth` has answered,
-  // so an AuthHeaders that waits for the host makes it known by then.
-  DatabricksTokenApi(Transport& transport, std::function<std::string()> host, AuthHeaders auth);
 
   void authenticate(std::function<void(Status)> done) override;
   void create(Seconds lifetime, const std::string& comment,
@@ -38,11 +49,13 @@ class DatabricksTokenApi : public TokenApi {
   void call(std::string method, std::string path, std::string body, std::string what,
             std::function<void(Result<HttpResponse>)> done);
 
-  std::string host() const;
+  // The host of the last call's headers, for error messages.
+  const std::string& host() const { return host_; }
 
   Transport& transport_;
-  std::function<std::string()> host_;
-  AuthHeaders auth_;
+  HeaderSource source_;
+  std::string host_;
+  std::optional<WorkspaceHeaders> prepared_;  // from authenticate(), for the next call only
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

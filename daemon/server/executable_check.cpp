@@ -69,6 +69,11 @@ std::optional<std::string> ExeHashCache::sha256(const std::string& path, const F
   return hash;
 }
 
+ExeHashCache& exe_hash_cache() {
+  static ExeHashCache cache;
+  return cache;
+}
+
 void ExeHashCache::prime(const Config& config) {
   for (const auto& [name, ws] : config.workspaces) {
     if (!ws.allow) continue;

@@ -33,6 +33,10 @@ class ExeHashCache {
   std::size_t files_hashed_ = 0;
 };
 
+// The daemon's one cache (loop thread only): Workspace::authorize checks against it, main primes it
+// at every configuration load.
+ExeHashCache& exe_hash_cache();
+
 struct ExecutableVerdict {
   bool allowed = false;
   std::string reason;  // when refused: why, one line, naming the program

@@ -146,7 +146,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   if (!state || !secret_matches(secret, state->secrets.metadata_service)) return done(not_found());
 
   auto broker = broker_();
-  const WorkspaceConfig* ws = broker->find_workspace(name);
+  Workspace* ws = broker->workspace(name);
   if (ws == nullptr)
     return done(protocol_error(404, "not_found",
                                "no workspace named \"" + std::string(name.substr(0, 128)) + "\""));
@@ -154,22 +154,22 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   if (!version || *version != "1")
     return done(protocol_error(
         400, "bad_request", "X-Databricks-Metadata-Version must be 1 (the only version served)"));
-  const std::string host = broker->host_of(*ws);
+  const std::string host(ws->host());
   if (host.empty())
     return done(protocol_error(503, "upstream_unavailable",
-                               "the host of workspace " + ws->name + " is not known yet"));
+                               "the host of workspace " + ws->name() + " is not known yet"));
   const auto asked_host = request.header(kMetadataHostHeader);
   if (!asked_host || normalize_host_url(*asked_host) != normalize_host_url(host)) {
     // The SDK's DATABRICKS_HOST points elsewhere: a token of this workspace must not go there.
-    spdlog::warn("metadata service: workspace {} asked for with another host", ws->name);
+    spdlog::warn("metadata service: workspace {} asked for with another host", ws->name());
     return done(protocol_error(
         404, "not_found",
-        "X-Databricks-Host does not match workspace " + ws->name + " (" + host + ")"));
+        "X-Databricks-Host does not match workspace " + ws->name() + " (" + host + ")"));
   }
 
-  if (ws->pat.enabled) {
+  if (ws->pat_enabled()) {
     record->min_valid = kMetadataPatMinValid.count();
-    broker->pat(*ws, kMetadataPatMinValid, [done, record](Result<ServedPat> p) {
+    ws->pat(kMetadataPatMinValid, [done, record](Result<ServedPat> p) {
       if (!p) return done(upstream_error(p.error()));
       record->token_id = p->token_id;
       done(json_ok({{"access_token", p->token},
@@ -179,7 +179,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
     return;
   }
   record->min_valid = kMetadataAadMinValid.count();
-  broker->aad(*ws, kMetadataAadMinValid, [done, record](Result<AccessToken> t) {
+  ws->aad(kMetadataAadMinValid, [done, record](Result<AccessToken> t) {
     if (!t) return done(upstream_error(t.error()));
     record->fingerprint = fingerprint(t->value);
     done(json_ok({{"access_token", t->value},
@@ -258,27 +258,25 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
                 });
 }
 
-ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
-                             const WorkspaceConfig& ws) {
+ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws) {
   if (state == nullptr || state->metadata_service_port == 0)
     return error_response(make_error(ErrorCode::not_found,
                                      "the metadata-service endpoint is off; set "
                                      "listen.metadata_service.port in the configuration"));
-  const std::string host = broker.host_of(ws);
+  const std::string host(ws.host());
   if (host.empty())
     return error_response(make_error(ErrorCode::upstream_unavailable,
-                                     "the host of workspace " + ws.name + " is not known yet"));
+                                     "the host of workspace " + ws.name() + " is not known yet"));
   json::object env{
       {"DATABRICKS_HOST", host},
       {"DATABRICKS_AUTH_TYPE", "metadata-service"},
       {"DATABRICKS_METADATA_SERVICE_URL", loopback_url(state->metadata_service_port) + "/" +
-                                              state->secrets.metadata_service + "/" + ws.name}};
+                                              state->secrets.metadata_service + "/" + ws.name()}};
   return ApiResponse{200, json::serialize(env) + "\n"};
 }
 
 ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
-                               const PeerIdentity& peer,
-                               const std::function<bool(const WorkspaceConfig&)>& allowed_on) {
+                               const PeerIdentity& peer) {
   const auto& listen = broker.config().listen.managed_identity;
   if (state == nullptr || state->managed_identity_port == 0 || !listen)
     return error_response(make_error(ErrorCode::not_found,
@@ -286,10 +284,11 @@ ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
                                      "listen.managed_identity in the configuration"));
   bool used = false;
   bool allowed = false;
-  for (const auto& [name, ws] : broker.config().workspaces) {
-    if (ws.credential != listen->credential) continue;
+  for (const auto& [name, cfg] : broker.config().workspaces) {
+    if (cfg.credential != listen->credential) continue;
     used = true;
-    allowed = allowed || (allowed_on ? allowed_on(ws) : is_allowed(ws.allow, peer));
+    const Workspace* ws = broker.workspace(name);
+    allowed = allowed || (ws != nullptr && ws->authorize(peer));
   }
   if (used && !allowed) {
     spdlog::warn("denied uid {} (pid {}) the managed-identity endpoint", peer.uid, peer.pid);

@@ -83,14 +83,11 @@ class LoopbackRoutes {
 };
 
 // GET /v1/workspaces/{ws}/sdk-env (the caller is allowed on `ws`).
-ApiResponse sdk_env_response(const LoopbackState* state, const Broker& broker,
-                             const WorkspaceConfig& ws);
+ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws);
 // GET /v1/azure-env. The managed-identity credential is not tied to one workspace: a caller may
 // have it when it is allowed on at least one workspace using that credential; when no workspace
 // uses it, whoever may open the socket (the socket's mode and group are then the boundary).
-// `allowed_on` (default: the allow lists) decides per workspace, e.g. with allow.executables.
 ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
-                               const PeerIdentity& peer,
-                               const std::function<bool(const WorkspaceConfig&)>& allowed_on = {});
+                               const PeerIdentity& peer);
 
 }  // namespace dbx

@@ -11,7 +11,6 @@
 #include "common/log.h"
 #include "daemon/audit/audit_log.h"
 #include "daemon/cache/refresh_policy.h"
-#include "daemon/server/executable_check.h"
 #include "daemon/server/loopback_routes.h"
 #include "daemon/server/peer_access.h"
 #include "daemon/server/rate_limit.h"
@@ -166,18 +165,17 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     return counted(ApiResponse{200, metrics_text(*broker), "text/plain; version=0.0.4"});
   if (path == "/v1/azure-env") {
     const auto state = loopback_ ? loopback_() : nullptr;
-    ApiResponse r = azure_env_response(state.get(), *broker, peer, [&](const WorkspaceConfig& ws) {
-      return authorized(ws, peer, nullptr);
-    });
+    ApiResponse r = azure_env_response(state.get(), *broker, peer);
     if (audit_ != nullptr) audit(audit_record(peer, "", "azure-env"), r);
     return counted(std::move(r));
   }
   if (path == "/v1/workspaces") {
     json::array list;
-    for (const auto& [name, ws] : broker->config().workspaces) {
-      if (!authorized(ws, peer, nullptr)) continue;
+    for (const auto& [name, cfg] : broker->config().workspaces) {
+      const Workspace* ws = broker->workspace(name);
+      if (ws == nullptr || !ws->authorize(peer)) continue;
       list.push_back(
-          json::object{{"name", name}, {"host", broker->host_of(ws)}, {"pat", ws.pat.enabled}});
+          json::object{{"name", name}, {"host", ws->host()}, {"pat", ws->pat_enabled()}});
     }
     return counted(json_response(200, json::object{{"workspaces", std::move(list)}}));
   }
@@ -205,22 +203,23 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
   // Anything unusual (bad name, unknown workspace, denied, bad min_valid, no PAT at hand) takes the
   // full path, which answers and logs it.
   if (!is_plain_name(name)) return false;
-  const WorkspaceConfig* ws = broker.find_workspace(name);
-  if (ws == nullptr || !authorized(*ws, peer, nullptr)) return false;
+  const Workspace* ws = broker.workspace(name);
+  // The same decision as the full path's (Workspace::authorize); a denied peer gets its 403 there.
+  if (ws == nullptr || !ws->authorize(peer)) return false;
   const auto min_valid = min_valid_from(query);
   if (!min_valid) return false;
-  const auto pat = broker.peek_pat(*ws, *min_valid);
+  const auto pat = ws->peek_pat(*min_valid);
   if (!pat) return false;
   if (audit_ != nullptr) {
     // Appended to a buffer: no syscall here (the flush timer writes it out).
-    AuditRecord r = audit_record(peer, ws->name, "pat");
+    AuditRecord r = audit_record(peer, ws->name(), "pat");
     r.token_id = pat->token_id;
     r.min_valid = min_valid->count();
     audit_->record(std::move(r));
   }
-  const std::string_view host = broker.host_view(*ws);
-  auto it = pat_bodies_.find(ws->name);
-  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name, PatBody{}).first;
+  const std::string_view host = ws->host();
+  auto it = pat_bodies_.find(ws->name());
+  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name(), PatBody{}).first;
   PatBody& cached = it->second;
   if (cached.token_id != pat->token_id || cached.expires_at != pat->expires_at ||
       cached.host != host) {
@@ -253,18 +252,19 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
   };
   if (!is_plain_name(name))
     return done(error_response(make_error(ErrorCode::bad_request, "invalid workspace name")));
-  const WorkspaceConfig* ws = broker->find_workspace(name);
+  Workspace* ws = broker->workspace(name);
   if (ws == nullptr)
     return done(error_response(make_error(
         ErrorCode::not_found,
         "no workspace named \"" + std::string(name) + "\"; `dbxcred workspaces` lists yours")));
-  if (std::string reason; !authorized(*ws, peer, &reason)) {
-    spdlog::warn("denied uid {} (pid {}) access to workspace {}", peer.uid, peer.pid, ws->name);
-    return done(error_response(make_error(ErrorCode::forbidden, reason)));
+  if (const AccessDecision access = ws->authorize(peer); !access) {
+    spdlog::warn("denied uid {} (pid {}) access to workspace {}: {}", peer.uid, peer.pid,
+                 ws->name(), access.reason);
+    return done(error_response(make_error(ErrorCode::forbidden, ws->denied_message(peer))));
   }
   if (action == "sdk-env") {
     const auto state = loopback_ ? loopback_() : nullptr;
-    return done(sdk_env_response(state.get(), *broker, *ws));
+    return done(sdk_env_response(state.get(), *ws));
   }
   auto min_valid = min_valid_from(query);
   if (!min_valid) return done(error_response(min_valid.error()));
@@ -272,7 +272,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
 
   if (action == "aad") {
     const std::string resource = broker->config().endpoints.databricks_resource;
-    broker->aad(*ws, *min_valid, [resource, record, done = std::move(done)](Result<AccessToken> t) {
+    ws->aad(*min_valid, [resource, record, done = std::move(done)](Result<AccessToken> t) {
       if (!t) return done(error_response(t.error()));
       record->fingerprint = fingerprint(t->value);
       done(json_response(200, json::object{{"access_token", t->value},
@@ -283,7 +283,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "headers") {
-    broker->headers(*ws, *min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
+    ws->headers(*min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
       if (!h) return done(error_response(h.error()));
       for (const auto& [k, v] : h->headers)
         if (k == "Authorization")
@@ -297,29 +297,19 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    broker->pat(*ws, *min_valid, [broker, ws, record, done = std::move(done)](Result<ServedPat> p) {
+    ws->pat(*min_valid, [broker, ws, record, done = std::move(done)](Result<ServedPat> p) {
       if (!p) return done(error_response(p.error()));
       record->token_id = p->token_id;
       // Asked after the PAT: an ARM-looked-up host is known by then.
       done(json_response(200, json::object{{"token", p->token},
                                            {"token_id", p->token_id},
                                            {"expires_at", to_unix_seconds(p->expires_at)},
-                                           {"host", broker->host_of(*ws)}}));
+                                           {"host", ws->host()}}));
     });
     return;
   }
   done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +
                                                            std::string(action.substr(0, 100)))));
-}
-
-bool Router::authorized(const WorkspaceConfig& ws, const PeerIdentity& peer, std::string* reason) {
-  // The common case (no executables rules, allowed) builds no string and makes no syscall.
-  if (!ws.allow || peer.uid == 0) return true;
-  if (ws.allow->executables.empty() && is_allowed(ws.allow, peer)) return true;
-  ExeHashCache unshared;  // only when no cache was set (unit tests)
-  AccessVerdict v = authorize_peer(ws, peer, hashes_ != nullptr ? *hashes_ : unshared);
-  if (!v.allowed && reason != nullptr) *reason = std::move(v.reason);
-  return v.allowed;
 }
 
 AuditRecord Router::audit_record(const PeerIdentity& peer, std::string_view workspace,

@@ -18,7 +18,6 @@
 namespace dbx {
 
 class AuditLog;          // daemon/audit/audit_log.h
-class ExeHashCache;      // daemon/server/executable_check.h
 class UidRateLimiter;    // daemon/server/rate_limit.h
 struct LoopbackState;    // daemon/server/loopback_routes.h
 struct UpstreamMetrics;  // daemon/upstream/metered_transport.h
@@ -61,11 +60,9 @@ class Router {
     loopback_ = std::move(state);
     loopback_requests_ = requests;
   }
-  // Audit records (unset: none), the executables' hash cache (unset: allow.executables refuses
-  // sha256 rules) and the per-uid rate limit (unset: none).
-  void set_accountability(AuditLog* audit, ExeHashCache* hashes, UidRateLimiter* limiter) {
+  // Audit records (unset: none) and the per-uid rate limit (unset: none).
+  void set_accountability(AuditLog* audit, UidRateLimiter* limiter) {
     audit_ = audit;
-    hashes_ = hashes;
     limiter_ = limiter;
   }
   // Upstream call counts and latencies for /metrics (unset: not reported).
@@ -80,8 +77,6 @@ class Router {
   bool answer_cached_pat(const Broker& broker, std::string_view path, std::string_view query,
                          const PeerIdentity& peer, const std::function<void(ApiResponse)>& done);
   std::string status_json(const Broker& broker) const;
-  // The access decision for `ws` (allow lists and executables), with the refusal's reason.
-  bool authorized(const WorkspaceConfig& ws, const PeerIdentity& peer, std::string* reason);
   // An audit record of this peer (uid, gid, pid, executable); call only when audit_ is set.
   AuditRecord audit_record(const PeerIdentity& peer, std::string_view workspace,
                            std::string_view kind) const;
@@ -108,7 +103,6 @@ class Router {
   const RequestCounters* loopback_requests_ = nullptr;
   const UpstreamMetrics* upstream_metrics_ = nullptr;
   AuditLog* audit_ = nullptr;
-  ExeHashCache* hashes_ = nullptr;
   UidRateLimiter* limiter_ = nullptr;
 };
 

@@ -118,11 +118,12 @@ std::string Router::status_json(const Broker& broker) const {
   for (auto& [name, obj] : by_name) credentials.push_back(std::move(obj));
 
   json::array workspaces;
-  for (const auto& [name, ws] : broker.config().workspaces) {
+  for (const auto& [name, cfg] : broker.config().workspaces) {
+    const Workspace* ws = broker.workspace(name);
     workspaces.push_back(json::object{{"name", name},
-                                      {"host", broker.host_of(ws)},
-                                      {"credential", ws.credential},
-                                      {"pat", pat_json(broker.pat_status(name))}});
+                                      {"host", ws->host()},
+                                      {"credential", cfg.credential},
+                                      {"pat", pat_json(ws->pat_status())}});
   }
   json::object root{
       {"version", DBXCRED_VERSION},
@@ -194,7 +195,7 @@ std::string Router::metrics_text(const Broker& broker) const {
     out +=
         std::string("# HELP ") + f.name + " " + f.help + "\n# TYPE " + f.name + " " + f.type + "\n";
     for (const auto& [name, ws] : broker.config().workspaces) {
-      auto p = broker.pat_status(name);
+      auto p = broker.workspace(name)->pat_status();
       if (!p) continue;
       const std::string_view n = f.name;
       std::string value;

@@ -28,8 +28,9 @@ class BrokerArmTest : public ::testing::Test {
                           "/etc/dbxcred/config.json", "", problems);
     for (auto& l : problems.lines) ADD_FAILURE() << l;
     ASSERT_TRUE(c);
+    config = *c;
     broker = std::make_shared<Broker>(runtime, transport, *c);
-    ws = broker->find_workspace("w");
+    ws = broker->workspace("w");
   }
 
   // Answers every pending IMDS call with a token; returns how many.
@@ -72,15 +73,16 @@ class BrokerArmTest : public ::testing::Test {
 
   FakeRuntime runtime;
   FakeTransport transport;
+  Config config;
   std::shared_ptr<Broker> broker;
-  const WorkspaceConfig* ws = nullptr;
+  Workspace* ws = nullptr;
 };
 
 TEST_F(BrokerArmTest, HostIsLookedUpOnceWithAManagementTokenAndThenServed) {
   broker->start();
-  EXPECT_EQ(broker->host_of(*ws), "");
+  EXPECT_EQ(std::string(ws->host()), "");
   std::optional<Result<WorkspaceHeaders>> got;
-  broker->headers(*ws, Seconds(300), [&](Result<WorkspaceHeaders> h) { got = std::move(h); });
+  ws->headers(Seconds(300), [&](Result<WorkspaceHeaders> h) { got = std::move(h); });
   answer_imds();
   ASSERT_EQ(count("arm"), 1);
   const HttpRequest& arm = [&]() -> const HttpRequest& {
@@ -94,11 +96,11 @@ TEST_F(BrokerArmTest, HostIsLookedUpOnceWithAManagementTokenAndThenServed) {
   answer_imds();
   ASSERT_TRUE(got && got->ok()) << got->error().message;
   EXPECT_EQ((*got)->host, "https://adb-7.8.databricks.azure.cn");
-  EXPECT_EQ(broker->host_of(*ws), "https://adb-7.8.databricks.azure.cn");
+  EXPECT_EQ(std::string(ws->host()), "https://adb-7.8.databricks.azure.cn");
 
   // Known now: no second lookup.
   std::optional<Result<std::string>> host;
-  broker->with_host(*ws, [&](Result<std::string> h) { host = std::move(h); });
+  ws->with_host([&](Result<std::string> h) { host = std::move(h); });
   ASSERT_TRUE(host && host->ok());
   EXPECT_EQ(count("arm"), 0);
   runtime.advance(Millis(3600'000));
@@ -106,10 +108,29 @@ TEST_F(BrokerArmTest, HostIsLookedUpOnceWithAManagementTokenAndThenServed) {
   EXPECT_EQ(count("arm"), 0);
 }
 
+// The reload host bug of issue 12: a reload built a fresh host lookup, so a workspace configured by
+// resource_id answered host "" after SIGHUP until ARM answered again. The reload keeps the
+// Workspace, and with it the host.
+TEST_F(BrokerArmTest, ReloadKeepsTheLookedUpHost) {
+  broker->start();
+  answer_imds();
+  answer_arm(200, R"({"properties":{"workspaceUrl":"adb-7.8.databricks.azure.cn"}})");
+  answer_imds();
+  ASSERT_EQ(std::string(ws->host()), "https://adb-7.8.databricks.azure.cn");
+  Config next = config;
+  next.workspaces["w"].allow = AllowList{{"someone"}, {}, {}};  // a change that keeps it
+  auto second = std::make_shared<Broker>(runtime, transport, next, broker.get());
+  EXPECT_EQ(second->plan().kept_workspaces, std::set<std::string>{"w"});
+  second->start();
+  EXPECT_EQ(std::string(second->workspace("w")->host()), "https://adb-7.8.databricks.azure.cn");
+  broker.reset();
+  EXPECT_EQ(std::string(second->workspace("w")->host()), "https://adb-7.8.databricks.azure.cn");
+  EXPECT_EQ(count("arm"), 0) << "no second lookup";
+}
+
 TEST_F(BrokerArmTest, ConcurrentRequestsShareOneLookup) {
   int answered = 0;
-  for (int i = 0; i < 3; ++i)
-    broker->with_host(*ws, [&](Result<std::string> h) { answered += h.ok(); });
+  for (int i = 0; i < 3; ++i) ws->with_host([&](Result<std::string> h) { answered += h.ok(); });
   answer_imds();
   EXPECT_EQ(count("arm"), 1);
   answer_arm(200, R"({"properties":{"workspaceUrl":"adb-1.azuredatabricks.net"}})");
@@ -118,7 +139,7 @@ TEST_F(BrokerArmTest, ConcurrentRequestsShareOneLookup) {
 
 TEST_F(BrokerArmTest, FailureIsAClearErrorAndIsNotRetriedAtOnce) {
   std::optional<Result<std::string>> first;
-  broker->with_host(*ws, [&](Result<std::string> h) { first = std::move(h); });
+  ws->with_host([&](Result<std::string> h) { first = std::move(h); });
   answer_imds();
   answer_arm(404, R"({"error":{"code":"ResourceNotFound","message":"not found"}})");
   ASSERT_TRUE(first && !first->ok());
@@ -126,12 +147,12 @@ TEST_F(BrokerArmTest, FailureIsAClearErrorAndIsNotRetriedAtOnce) {
   EXPECT_NE(first->error().message.find(kId), std::string::npos);
 
   std::optional<Result<std::string>> second;
-  broker->with_host(*ws, [&](Result<std::string> h) { second = std::move(h); });
+  ws->with_host([&](Result<std::string> h) { second = std::move(h); });
   ASSERT_TRUE(second && !second->ok());  // from memory
   EXPECT_EQ(count("arm"), 0);
   runtime.advance(Millis(11000));
   std::optional<Result<std::string>> third;
-  broker->with_host(*ws, [&](Result<std::string> h) { third = std::move(h); });
+  ws->with_host([&](Result<std::string> h) { third = std::move(h); });
   answer_imds();
   EXPECT_EQ(count("arm"), 1);  // tried again
   answer_arm(200, R"({"properties":{"workspaceUrl":"adb-1.azuredatabricks.net"}})");
@@ -140,7 +161,7 @@ TEST_F(BrokerArmTest, FailureIsAClearErrorAndIsNotRetriedAtOnce) {
 
 TEST_F(BrokerArmTest, AWaitingRequestGivesUpAtTheDeadline) {
   std::optional<Result<std::string>> got;
-  broker->with_host(*ws, [&](Result<std::string> h) { got = std::move(h); });
+  ws->with_host([&](Result<std::string> h) { got = std::move(h); });
   answer_imds();
   ASSERT_EQ(count("arm"), 1);  // ARM never answers
   runtime.advance(Millis(15000));
@@ -148,7 +169,7 @@ TEST_F(BrokerArmTest, AWaitingRequestGivesUpAtTheDeadline) {
   EXPECT_NE(got->error().message.find("still being looked up"), std::string::npos);
   // The late answer still fills the host in.
   answer_arm(200, R"({"properties":{"workspaceUrl":"adb-1.azuredatabricks.net"}})");
-  EXPECT_EQ(broker->host_of(*ws), "https://adb-1.azuredatabricks.net");
+  EXPECT_EQ(std::string(ws->host()), "https://adb-1.azuredatabricks.net");
 }
 
 }  // namespace

@@ -54,8 +54,9 @@ class BrokerReloadTest : public ::testing::Test {
 
   std::string aad(Broker& b, const std::string& ws) {
     std::string out;
-    b.aad(*b.find_workspace(ws), Seconds(300),
-          [&](Result<AccessToken> t) { out = t ? t->value : "error: " + t.error().message; });
+    b.workspace(ws)->aad(Seconds(300), [&](Result<AccessToken> t) {
+      out = t ? t->value : "error: " + t.error().message;
+    });
     rt.run_ready();
     return out;
   }
@@ -84,7 +85,7 @@ TEST_F(BrokerReloadTest, UnchangedCredentialAndWorkspaceAreKept) {
   rt.run_ready();
   EXPECT_EQ(aad(*second, "prod"), "aad-1");
   EXPECT_EQ(token_calls, 1) << "a kept cache makes no new upstream call";
-  ASSERT_TRUE(second->pat_status("prod").has_value());
+  ASSERT_TRUE(second->workspace("prod")->pat_status().has_value());
 }
 
 TEST_F(BrokerReloadTest, ChangedCredentialIsRebuiltAndItsWorkspaceToo) {
@@ -129,7 +130,7 @@ TEST_F(BrokerReloadTest, ChangedHostKeepsTheTokensButNotThePatManager) {
   EXPECT_EQ(token_calls, 1);
 }
 
-TEST_F(BrokerReloadTest, RemovedWorkspaceIsStoppedWhenTheOldBrokerGoes) {
+TEST_F(BrokerReloadTest, RemovedWorkspaceIsRetiredByTheReload) {
   auto first = std::make_shared<Broker>(rt, transport, config());
   first->start();
   rt.run_ready();
@@ -137,9 +138,47 @@ TEST_F(BrokerReloadTest, RemovedWorkspaceIsStoppedWhenTheOldBrokerGoes) {
   next.workspaces.clear();
   auto second = std::make_shared<Broker>(rt, transport, next, first.get());
   EXPECT_EQ(second->kept_workspaces(), 0u);
-  EXPECT_FALSE(second->pat_status("prod").has_value());
+  EXPECT_EQ(second->workspace("prod"), nullptr);
+  EXPECT_EQ(second->plan().retired_workspaces, std::set<std::string>{"prod"});
   first.reset();
   rt.run_ready();
+}
+
+// The reload ledger race of issue 12: a workspace that a reload replaces (here: its host changed)
+// must not get a second PatLedger on the same file while the old PatManager may still write it.
+// The old manager's token/create answers after the reload; its record lands in the one ledger the
+// new workspace uses (with two ledgers, the new one would not know it and its next write would
+// drop it from the file).
+TEST_F(BrokerReloadTest, ReplacedWorkspaceSharesItsLedgerWithTheOldManager) {
+  auto first = std::make_shared<Broker>(rt, transport, config());
+  first->start();
+  rt.run_ready();
+  transport.set_auto_answer(nullptr);  // from now on the test answers
+  std::optional<Result<ServedPat>> got;
+  first->workspace("prod")->pat(Seconds(300), [&](Result<ServedPat> p) { got = std::move(p); });
+  rt.run_ready();
+  ASSERT_EQ(transport.pending().size(), 1u);
+  ASSERT_NE(transport.pending().front().request.url.find("/token/create"), std::string::npos);
+  const PatLedger* old_ledger = first->workspace("prod")->ledger();
+  ASSERT_EQ(old_ledger->records().size(), 1u) << "the intent";
+
+  Config next = config();
+  next.workspaces["prod"].host = "https://adb-2.azuredatabricks.net";
+  auto second = std::make_shared<Broker>(rt, transport, next, first.get());
+  EXPECT_EQ(second->plan().retired_workspaces, std::set<std::string>{"prod"});
+  EXPECT_EQ(second->plan().new_workspaces, std::set<std::string>{"prod"});
+  EXPECT_EQ(second->workspace("prod")->ledger(), old_ledger) << "one ledger per file";
+
+  const auto now_ms = to_unix_seconds(rt.now()) * 1000;
+  transport.reply(200, R"({"token_value":"dapi-late","token_info":{"token_id":"tid-late",)"
+                       R"("creation_time":)" +
+                           std::to_string(now_ms) + R"(,"expiry_time":)" +
+                           std::to_string(now_ms + 3600'000) + R"(,"comment":"x"}})");
+  rt.run_ready();
+  const auto& records = second->workspace("prod")->ledger()->records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records.front().token_id, "tid-late") << "the old manager's answer is in the ledger";
+  transport.pending().clear();
 }
 
 // A request waiting when the daemon stops holds its broker through a callback the broker owns;
@@ -148,8 +187,8 @@ TEST_F(BrokerReloadTest, AbandonedWaitersReleaseTheirBroker) {
   transport.set_auto_answer(nullptr);  // upstream never answers: the request keeps waiting
   auto broker = std::make_shared<Broker>(rt, transport, config());
   bool answered = false;
-  broker->aad(*broker->find_workspace("prod"), Seconds(300),
-              [b = broker, &answered](Result<AccessToken>) { answered = true; });
+  broker->workspace("prod")->aad(Seconds(300),
+                                 [b = broker, &answered](Result<AccessToken>) { answered = true; });
   rt.run_ready();
   std::weak_ptr<Broker> weak = broker;
   Broker* raw = broker.get();

@@ -235,7 +235,7 @@ TEST_F(LoopbackRoutesTest, ManagedIdentityProtocolEdges) {
 }
 
 TEST_F(LoopbackRoutesTest, SdkEnvAndAzureEnv) {
-  auto sdk = sdk_env_response(state.get(), *broker, *broker->find_workspace("aadonly"));
+  auto sdk = sdk_env_response(state.get(), *broker->workspace("aadonly"));
   ASSERT_EQ(sdk.status, 200);
   auto b = body(sdk);
   EXPECT_EQ(b.at("DATABRICKS_HOST"), "https://adb-1.azuredatabricks.net");
@@ -251,7 +251,7 @@ TEST_F(LoopbackRoutesTest, SdkEnvAndAzureEnv) {
   EXPECT_EQ(body(az).at("IDENTITY_HEADER"), kMiSecret);
 
   LoopbackState off;
-  auto none = sdk_env_response(&off, *broker, *broker->find_workspace("aadonly"));
+  auto none = sdk_env_response(&off, *broker->workspace("aadonly"));
   EXPECT_EQ(none.status, 404);
   EXPECT_NE(none.body.find("listen.metadata_service"), std::string::npos);
   EXPECT_EQ(azure_env_response(nullptr, *broker, anyone).status, 404);

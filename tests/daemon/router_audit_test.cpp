@@ -65,7 +65,7 @@ class RouterAuditTest : public ::testing::Test {
       res.body = R"({"access_token":"aad-tok-value","expires_in":"3599","token_type":"Bearer"})";
       return res;
     });
-    router.set_accountability(&audit, &hashes, nullptr);
+    router.set_accountability(&audit, nullptr);
   }
 
   ApiResponse get(std::string_view target, uid_t uid = 1000, std::string exe = "") {
@@ -93,7 +93,6 @@ class RouterAuditTest : public ::testing::Test {
   std::shared_ptr<Broker> broker;
   Router router;
   AuditLog audit;
-  ExeHashCache hashes;
 };
 
 TEST_F(RouterAuditTest, ServedTokenIsRecordedByFingerprintNeverByValue) {
@@ -161,14 +160,14 @@ TEST_F(RouterAuditTest, ExecutablesAdmitTheListedProgramOnly) {
 
 TEST_F(RouterAuditTest, RateLimitAnswers429WithRetryAfterAndARecord) {
   UidRateLimiter limiter(1, 2);
-  router.set_accountability(&audit, &hashes, &limiter);
+  router.set_accountability(&audit, &limiter);
   EXPECT_EQ(get("/v1/workspaces/open/aad").status, 200);
   EXPECT_EQ(get("/v1/workspaces/open/aad").status, 200);
   const ApiResponse limited = get("/v1/workspaces/open/aad");
   EXPECT_EQ(limited.status, 429);
   EXPECT_GE(limited.retry_after, 1);
   EXPECT_NE(limited.body.find("\"rate_limited\""), std::string::npos);
-  EXPECT_EQ(get("/healthz").status, 200);                   // exempt
+  EXPECT_EQ(get("/healthz").status, 200);                       // exempt
   EXPECT_EQ(get("/v1/workspaces/open/aad", 1001).status, 200);  // another uid
   const auto recs = records();
   ASSERT_EQ(recs.size(), 4u);

@@ -147,47 +147,66 @@ TEST_F(RouterTest, StatusAndMetricsHoldNoSecret) {
             std::string::npos);
 }
 
-// The PAT route: the workspace's PAT manager answers, with the host; errors keep their code.
-TEST(RouterPatTest, PatRouteServesTheWorkspacesPat) {
-  char tmpl[] = "/tmp/router_pat_test.XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  Config c = test_config();
-  c.state_dir = tmpl;
-  c.workspaces["closed"].pat.enabled = false;
-  testing::FakeRuntime rt;
-  testing::FakeTransport transport;
-  int creates = 0;
-  transport.set_auto_answer([&](const HttpRequest& r) -> Result<HttpResponse> {
-    HttpResponse res;
-    res.status = 200;
-    if (r.url.find("/api/2.0/token/create") != std::string::npos) {
-      ++creates;
-      const auto now_ms = to_unix_seconds(rt.now()) * 1000;
-      res.body = R"({"token_value":"dapi0123456789abcdef0123456789abcdef","token_info":)"
-                 R"({"token_id":"tid-1","creation_time":)" +
-                 std::to_string(now_ms) + R"(,"expiry_time":)" +
-                 std::to_string(now_ms + 3600 * 1000) + R"(,"comment":"x"}})";
-    } else if (r.url.find("/api/2.0/token/") != std::string::npos) {
-      res.body = "{}";
-    } else {
-      res.body = R"({"access_token":"aad-tok","expires_in":"3599","token_type":"Bearer"})";
-    }
-    return res;
-  });
-  auto broker = std::make_shared<Broker>(rt, transport, c);
-  broker->start();
-  rt.run_ready();
-  Router router(
-      rt, [&] { return broker; }, rt.now());
-  auto get = [&](std::string_view target) {
+// A router over a broker whose `open` workspace mints PATs (token/create answered by the fake).
+class RouterPatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/router_pat_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    state_dir = tmpl;
+    transport.set_auto_answer([this](const HttpRequest& r) -> Result<HttpResponse> {
+      HttpResponse res;
+      res.status = 200;
+      if (r.url.find("/api/2.0/token/create") != std::string::npos) {
+        ++creates;
+        const auto now_ms = to_unix_seconds(rt.now()) * 1000;
+        res.body = R"({"token_value":"dapi0123456789abcdef0123456789abcdef","token_info":)"
+                   R"({"token_id":"tid-1","creation_time":)" +
+                   std::to_string(now_ms) + R"(,"expiry_time":)" +
+                   std::to_string(now_ms + 3600 * 1000) + R"(,"comment":"x"}})";
+      } else if (r.url.find("/api/2.0/token/") != std::string::npos) {
+        res.body = "{}";
+      } else {
+        res.body = R"({"access_token":"aad-tok","expires_in":"3599","token_type":"Bearer"})";
+      }
+      return res;
+    });
+  }
+  void TearDown() override {
+    router.reset();
+    broker.reset();
+    std::filesystem::remove_all(state_dir);
+  }
+  void start(Config c) {
+    c.state_dir = state_dir;
+    c.workspaces["closed"].pat.enabled = false;
+    broker = std::make_shared<Broker>(rt, transport, c);
+    broker->start();
+    rt.run_ready();
+    router = std::make_unique<Router>(
+        rt, [this] { return broker; }, rt.now());
+  }
+  ApiResponse get(std::string_view target, uid_t uid = 4242) {
     PeerIdentity peer;
-    peer.uid = 4242;
+    peer.uid = uid;
     std::optional<ApiResponse> out;
-    router.handle(ApiRequest{"GET", target}, peer, [&](ApiResponse r) { out = std::move(r); });
+    router->handle(ApiRequest{"GET", target}, peer, [&](ApiResponse r) { out = std::move(r); });
     rt.run_ready();
     EXPECT_TRUE(out.has_value()) << target;
     return out.value_or(ApiResponse{0, "", ""});
-  };
+  }
+
+  std::string state_dir;
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+  int creates = 0;
+  std::shared_ptr<Broker> broker;
+  std::unique_ptr<Router> router;
+};
+
+// The PAT route: the workspace's PAT manager answers, with the host; errors keep their code.
+TEST_F(RouterPatTest, PatRouteServesTheWorkspacesPat) {
+  start(test_config());
   auto r = get("/v1/workspaces/open/pat?min_valid=600");
   ASSERT_EQ(r.status, 200) << r.body;
   auto b = json::parse(r.body);
@@ -199,8 +218,8 @@ TEST(RouterPatTest, PatRouteServesTheWorkspacesPat) {
   std::optional<ApiResponse> hit;
   PeerIdentity peer;
   peer.uid = 4242;
-  router.handle(ApiRequest{"GET", "/v1/workspaces/open/pat?min_valid=600"}, peer,
-                [&](ApiResponse x) { hit = std::move(x); });
+  router->handle(ApiRequest{"GET", "/v1/workspaces/open/pat?min_valid=600"}, peer,
+                 [&](ApiResponse x) { hit = std::move(x); });
   ASSERT_TRUE(hit.has_value());
   EXPECT_EQ(hit->status, 200);
   EXPECT_EQ(hit->body, r.body);
@@ -211,8 +230,22 @@ TEST(RouterPatTest, PatRouteServesTheWorkspacesPat) {
   auto off = get("/v1/workspaces/closed/pat");
   EXPECT_EQ(off.status, 400);
   EXPECT_EQ(json::parse(off.body).at("error").at("code"), "bad_request");
-  broker.reset();
-  std::filesystem::remove_all(tmpl);
+}
+
+// The cached-PAT fast path decides access with Workspace::authorize like the full path: a uid the
+// workspace does not allow gets 403 even while the PAT is at hand (and answered inline for others).
+TEST_F(RouterPatTest, DeniedUidAskingForACachedPatGets403) {
+  Config c = test_config();
+  c.workspaces["open"].allow = AllowList{{}, {}, {4242}};
+  start(c);
+  ASSERT_EQ(get("/v1/workspaces/open/pat").status, 200);
+  ASSERT_TRUE(broker->workspace("open")->peek_pat(Seconds(60)).has_value()) << "PAT is cached";
+  const auto denied = get("/v1/workspaces/open/pat", 1000);
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_EQ(json::parse(denied.body).at("error").at("code"), "forbidden");
+  EXPECT_EQ(denied.body.find("dapi"), std::string::npos);
+  EXPECT_EQ(get("/v1/workspaces/open/pat", 0).status, 200) << "uid 0 is always allowed";
+  EXPECT_EQ(creates, 1);
 }
 
 }  // namespace

@@ -1,0 +1,123 @@
+// One workspace: access decision, host and headers, PATs.
+#include "daemon/workspace/workspace.h"
+
+#include <algorithm>
+
+#include "daemon/server/executable_check.h"
+#include "daemon/server/peer_access.h"
+
+namespace dbx {
+
+namespace {
+// Databricks rejects AAD tokens within 30 s of expiry; a minute covers a slow token/create.
+constexpr Seconds kDatabricksCallValidity{60};
+}  // namespace
+
+Workspace::Workspace(Runtime& runtime, Transport& transport, const Config& config,
+                     WorkspaceConfig ws, std::shared_ptr<Credential> credential,
+                     std::shared_ptr<PatLedger> ledger)
+    : config_(std::move(ws)),
+      auth_(std::make_shared<WorkspaceAuth>(runtime, transport, config, config_,
+                                            std::move(credential))),
+      ledger_(std::move(ledger)) {
+  if (!config_.pat.enabled || !ledger_) return;
+  // The token API holds the header recipe, not the workspace: no callback into a parent.
+  api_ = std::make_unique<DatabricksTokenApi>(
+      transport, [auth = auth_](std::function<void(Result<WorkspaceHeaders>)> done) {
+        auth->headers(kDatabricksCallValidity, std::move(done));
+      });
+  pats_ = std::make_unique<PatManager>(runtime, *api_, *ledger_, config_.pat, config.instance,
+                                       config_.name, config.request_deadline);
+}
+
+Workspace::~Workspace() {
+  if (pats_) pats_->stop();
+}
+
+namespace {
+
+// The users/groups/uids part of `allow` (SPEC.md "Access"). With executables listed and all three
+// empty, the executable alone decides.
+AccessDecision identity_allowed(const std::optional<AllowList>& list, const PeerIdentity& peer) {
+  const AllowList& allow = *list;
+  if (std::find(allow.uids.begin(), allow.uids.end(), peer.uid) != allow.uids.end())
+    return {true, "allow.uids"};
+  if (!peer.user.empty() &&
+      std::find(allow.users.begin(), allow.users.end(), peer.user) != allow.users.end())
+    return {true, "allow.users"};
+  if (!allow.groups.empty() && is_allowed(list, peer)) return {true, "allow.groups"};
+  if (allow.uids.empty() && allow.users.empty() && allow.groups.empty() &&
+      !allow.executables.empty())
+    return {true, "allow.executables only"};
+  return {false, "not in the workspace's allow list"};
+}
+
+}  // namespace
+
+AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
+  const auto& allow = config_.allow;
+  if (peer.uid == 0) return {true, "uid 0"};
+  if (!allow) return {true, "no allow list: whoever may open the socket"};
+  const AccessDecision identity = identity_allowed(allow, peer);
+  if (!identity || allow->executables.empty()) return identity;
+  // The connecting program (read once per connection through its pidfd; docs/AUDIT.md).
+  if (!check_executables(allow->executables, peer_process(peer), exe_hash_cache()).allowed)
+    return {false, "not a program in allow.executables"};
+  return identity;
+}
+
+std::string Workspace::denied_message(const PeerIdentity& peer) const {
+  const auto& allow = config_.allow;
+  if (allow && !allow->executables.empty() && identity_allowed(allow, peer)) {
+    const ExecutableVerdict v =
+        check_executables(allow->executables, peer_process(peer), exe_hash_cache());
+    return v.reason + "; workspace " + name() + " admits only the programs in workspaces." +
+           name() + ".allow.executables";
+  }
+  return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
+         "; ask the operator to add it to workspaces." + name() + ".allow";
+}
+
+void Workspace::pat(Seconds min_valid, std::function<void(Result<ServedPat>)> done) {
+  if (!pats_)
+    return done(make_error(ErrorCode::bad_request,
+                           "PATs are turned off for workspace " + name() +
+                               " (\"pat\": false); use `dbxcred aad` or `dbxcred headers`"));
+  pats_->get(min_valid, std::move(done));
+}
+
+std::optional<ServedPatView> Workspace::peek_pat(Seconds min_valid) const {
+  if (!pats_) return std::nullopt;
+  return pats_->peek(min_valid);
+}
+
+std::optional<PatStatus> Workspace::pat_status() const {
+  if (!pats_) return std::nullopt;
+  return pats_->status();
+}
+
+void Workspace::start() {
+  auth_->start();
+  if (started_ || retired_) return;
+  started_ = true;
+  if (pats_) pats_->start();
+}
+
+void Workspace::reconfigure(const WorkspaceConfig& ws) {
+  config_.allow = ws.allow;
+  config_.pat = ws.pat;
+  if (pats_) pats_->reconfigure(ws.pat);
+}
+
+void Workspace::retire() {
+  if (retired_) return;
+  retired_ = true;
+  if (pats_) pats_->stop();
+}
+
+void Workspace::abandon_waiters() {
+  auth_->abandon_waiters();
+  if (pats_) pats_->abandon_waiters();
+}
+
+}  // namespace dbx

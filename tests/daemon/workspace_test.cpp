@@ -1,0 +1,86 @@
+// Workspace::authorize: the one access decision (SPEC.md "Access"), and its reasons.
+#include "daemon/workspace/workspace.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/daemon/fake_runtime.h"
+#include "tests/daemon/fake_transport.h"
+
+namespace dbx {
+namespace {
+
+class WorkspaceAccessTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Workspace> make(std::optional<AllowList> allow) {
+    config.endpoints.authority = "https://login.example";
+    CredentialConfig sp;
+    sp.name = "sp";
+    sp.tenant_id = "t";
+    sp.client_id = "c";
+    sp.client_secret = "s";
+    config.credentials["sp"] = sp;
+    WorkspaceConfig ws;
+    ws.name = "prod";
+    ws.credential = "sp";
+    ws.host = "https://adb-1.azuredatabricks.net";
+    ws.pat.enabled = false;
+    ws.allow = std::move(allow);
+    const SourceServices services{rt, transport, nullptr, nullptr};
+    auto credential = std::make_shared<Credential>(rt, sp, config, services);
+    return std::make_unique<Workspace>(rt, transport, config, ws, credential, nullptr);
+  }
+  static PeerIdentity peer(uid_t uid, std::string user = "") {
+    PeerIdentity p;
+    p.uid = uid;
+    p.gid = uid;
+    p.user = std::move(user);
+    return p;
+  }
+
+  Config config;
+  testing::FakeRuntime rt;
+  testing::FakeTransport transport;
+};
+
+TEST_F(WorkspaceAccessTest, NoAllowListLetsEveryoneIn) {
+  auto ws = make(std::nullopt);
+  const auto d = ws->authorize(peer(1234));
+  EXPECT_TRUE(d);
+  EXPECT_NE(d.reason.find("no allow list"), std::string_view::npos);
+}
+
+TEST_F(WorkspaceAccessTest, AllowListsByUidAndUserAndUidZero) {
+  auto ws = make(AllowList{{"alice"}, {}, {1001}});
+  EXPECT_EQ(ws->authorize(peer(1001)).reason, "allow.uids");
+  EXPECT_EQ(ws->authorize(peer(1002, "alice")).reason, "allow.users");
+  EXPECT_EQ(ws->authorize(peer(0)).reason, "uid 0");
+  const auto denied = ws->authorize(peer(1003, "bob"));
+  EXPECT_FALSE(denied);
+  EXPECT_FALSE(denied.reason.empty());
+  EXPECT_EQ(ws->denied_message(peer(1003)),
+            "uid 1003 may not use workspace prod; ask the operator to add it to "
+            "workspaces.prod.allow");
+}
+
+TEST_F(WorkspaceAccessTest, GroupsCountTheProcessGroups) {
+  auto ws = make(AllowList{{}, {"root"}, {}});  // gid 0 exists everywhere
+  PeerIdentity p = peer(1005);
+  p.groups = {0};
+  EXPECT_EQ(ws->authorize(p).reason, "allow.groups");
+  p.groups = {};
+  p.database_groups = std::vector<gid_t>{};
+  EXPECT_FALSE(ws->authorize(p));
+}
+
+TEST_F(WorkspaceAccessTest, ReconfigureAppliesTheNewAllowList) {
+  auto ws = make(AllowList{{}, {}, {1001}});
+  EXPECT_FALSE(ws->authorize(peer(1002)));
+  WorkspaceConfig next = ws->config();
+  next.allow = AllowList{{}, {}, {1002}};
+  ws->reconfigure(next);
+  EXPECT_TRUE(ws->authorize(peer(1002)));
+  EXPECT_FALSE(ws->authorize(peer(1001)));
+}
+
+}  // namespace
+}  // namespace dbx

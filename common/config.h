@@ -87,7 +87,8 @@ struct AllowList {
   std::vector<std::uint32_t> uids;
   // Empty: any program. Else the connecting process's executable must match one entry as well
   // (when users, groups and uids are all empty, the executable alone decides).
-  std::vector<ExecutableRule> executables;
+  // (A default member initialiser: aggregate initialisations naming three lists stay warning-free.)
+  std::vector<ExecutableRule> executables = {};
   bool operator==(const AllowList&) const = default;
 };
 

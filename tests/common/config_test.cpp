@@ -438,7 +438,7 @@ INSTANTIATE_TEST_SUITE_P(
             ws(R"("allow": { "executables": [{ "path": "/bin/a", "sha256": "abc" }] })"),
             "workspaces.prod.allow.executables[0].sha256: expected 64 hex digits (sha256sum "
             "of the program), got \"abc\""},
-        ProblemCase{"ExecutableNoPath", ws(R"("allow": { "executables": [{ "sha256": "00" }] })"),
+        ProblemCase{"ExecutableNoPath", ws(R"("allow": { "executables": [{ "sha256": null }] })"),
                     "workspaces.prod.allow.executables[0].path: missing (the program's absolute "
                     "path)"},
         ProblemCase{"ExecutableUnknownKey",

@@ -15,15 +15,18 @@ struct CommandInfo {
 
 constexpr CommandInfo kCommands[] = {
     {Command::pat, "pat", "pat [--min-valid DUR]", "print the workspace's PAT, nothing else"},
+    {Command::token, "token", "token [--min-valid DUR]",
+     "print the workspace's bearer token (what DATABRICKS_TOKEN gets):\n"
+     "the PAT where pat is on, else the Databricks OAuth token, else the Entra token"},
     {Command::aad, "aad", "aad [--min-valid DUR]",
      "print the AAD token for the Databricks resource"},
     {Command::headers, "headers", "headers [--format curl|http|json]",
      "the workspace's HTTP headers; curl: -H 'Name: value' lines,\n"
      "http: Name: value lines, json: one object"},
-    {Command::env, "env", "env [--sdk | --azure] [--shell sh|fish|json]",
+    {Command::env, "env", "env [--sdk | --azure] [--shell sh|fish|json] [--min-valid DUR]",
      "export lines for DATABRICKS_HOST and DATABRICKS_TOKEN;\n"
      "--sdk: the metadata-service variables; --azure: IDENTITY_*"},
-    {Command::exec, "exec", "exec [--sdk | --azure] -- CMD ARG...",
+    {Command::exec, "exec", "exec [--sdk | --azure] [--min-valid DUR] -- CMD ARG...",
      "run CMD with the variables of env set (exec, same pid)"},
     {Command::status, "status", "status [--json]",
      "the daemon's version, uptime, tokens and PATs (never a secret)"},
@@ -192,20 +195,20 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       continue;
     }
 
+    const bool takes_min_valid = *command == Command::pat || *command == Command::token ||
+                                 *command == Command::aad || *command == Command::env ||
+                                 *command == Command::exec;
+    if (takes_min_valid && is_option(arg, "--min-valid")) {
+      auto v = option_value(args, i, "--min-valid", command);
+      if (!v) return v.error();
+      auto d = parse_duration(*v);
+      if (!d) {
+        return usage_error("--min-valid: expected a duration like \"10m\", got \"" + *v + "\"");
+      }
+      inv.min_valid_seconds = d->count();
+      continue;
+    }
     switch (*command) {
-      case Command::pat:
-      case Command::aad:
-        if (is_option(arg, "--min-valid")) {
-          auto v = option_value(args, i, "--min-valid", command);
-          if (!v) return v.error();
-          auto d = parse_duration(*v);
-          if (!d) {
-            return usage_error("--min-valid: expected a duration like \"10m\", got \"" + *v + "\"");
-          }
-          inv.min_valid_seconds = d->count();
-          continue;
-        }
-        break;
       case Command::headers:
         if (is_option(arg, "--format")) {
           auto v = option_value(args, i, "--format", command);

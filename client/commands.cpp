@@ -92,11 +92,13 @@ Expected<EnvVars> fetch_env_vars(const Invocation& inv,
     if (!answer) return answer.error();
     return env_from_object(*answer, "sdk-env");
   }
-  auto answer = api.get_object(workspace_target(*workspace, "pat"));
+  // DATABRICKS_TOKEN is the workspace's one bearer for static-token tools (SPEC.md /token).
+  auto answer =
+      api.get_object(with_min_valid(workspace_target(*workspace, "token"), inv.min_valid_seconds));
   if (!answer) return answer.error();
-  auto host = string_field(*answer, "host", "pat");
+  auto host = string_field(*answer, "host", "token");
   if (!host) return host.error();
-  auto token = token_field(*answer, "token", "pat");
+  auto token = token_field(*answer, "token", "token");
   if (!token) return token.error();
   return validate_env(
       {{"DATABRICKS_HOST", std::move(*host)}, {"DATABRICKS_TOKEN", std::move(*token)}});
@@ -107,14 +109,16 @@ Expected<std::string> run_command(const Invocation& inv,
                                   const DaemonApi& api, TimePoint now) {
   switch (inv.command) {
     case Command::pat:
+    case Command::token:
     case Command::aad: {
       auto workspace = resolve_workspace(inv.workspace, env_workspace, api);
       if (!workspace) return workspace.error();
-      bool pat = inv.command == Command::pat;
-      auto answer = api.get_object(
-          with_min_valid(workspace_target(*workspace, pat ? "pat" : "aad"), inv.min_valid_seconds));
+      const std::string_view what = command_name(inv.command);  // also the path segment
+      auto answer =
+          api.get_object(with_min_valid(workspace_target(*workspace, what), inv.min_valid_seconds));
       if (!answer) return answer.error();
-      auto token = token_field(*answer, pat ? "token" : "access_token", pat ? "pat" : "aad");
+      auto token =
+          token_field(*answer, inv.command == Command::aad ? "access_token" : "token", what);
       if (!token) return token.error();
       return *token + "\n";
     }

@@ -160,12 +160,16 @@ std::string format_status(const json::object& status, TimePoint now) {
   bool version_shown = false;
   bool uptime_shown = false;
   if (auto* v = status.if_contains("version"); v && v->is_string()) {
-    out += " " + one_line(v->as_string());
+    // Appended piecewise: `" " + std::string&&` trips GCC 12's -Wrestrict false positive at -O2
+    // (GCC bug 105329).
+    out += ' ';
+    out += one_line(v->as_string());
     version_shown = true;
   }
   if (auto* v = status.if_contains("uptime_seconds")) {
     if (auto n = as_int(*v)) {
-      out += ", up " + format_duration(Seconds(*n));
+      out += ", up ";
+      out += format_duration(Seconds(*n));
       uptime_shown = true;
     }
   }

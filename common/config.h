@@ -40,8 +40,15 @@ enum class CredentialType {
   client_certificate,
   azure_cli,
   managed_identity,
-  workload_identity
+  workload_identity,
+  databricks_oauth,      // Databricks OAuth M2M: a Databricks-managed SP secret (PROTOCOLS.md)
+  databricks_federation  // Databricks OAuth token exchange (RFC 8693) of a JWT from token_file
 };
+
+// The two types whose tokens the workspace itself issues (no Entra token, no resource).
+inline bool is_databricks_oauth(CredentialType type) {
+  return type == CredentialType::databricks_oauth || type == CredentialType::databricks_federation;
+}
 
 // The config's name of a credential type, e.g. "client_secret".
 const char* to_string(CredentialType type);
@@ -50,7 +57,8 @@ struct CredentialConfig {
   std::string name;
   CredentialType type = CredentialType::client_secret;
   std::string tenant_id;  // client_secret, client_certificate, workload_identity (required)
-  std::string client_id;  // required for the SP types; optional for managed_identity
+  std::string client_id;  // required for the SP types; optional for managed_identity and
+                          // databricks_federation (empty: an account-wide federation policy)
   // client_secret: either inline (config must then be 0600-ish) or a file, resolved to an absolute
   // path (relative: under $CREDENTIALS_DIRECTORY, else the config's folder).
   std::optional<std::string> client_secret;  // inline secret; masked when printed
@@ -60,7 +68,7 @@ struct CredentialConfig {
   std::string az_path = "az";           // azure_cli
   std::optional<std::string> az_tenant_id;     // azure_cli: --tenant
   std::optional<std::string> az_subscription;  // azure_cli: --subscription
-  std::string token_file;                      // workload_identity (absolute)
+  std::string token_file;  // workload_identity, databricks_federation (absolute)
   bool operator==(const CredentialConfig&) const = default;
 };
 

@@ -46,6 +46,8 @@ constexpr struct {
     {"azure_cli", CredentialType::azure_cli},
     {"managed_identity", CredentialType::managed_identity},
     {"workload_identity", CredentialType::workload_identity},
+    {"databricks_oauth", CredentialType::databricks_oauth},
+    {"databricks_federation", CredentialType::databricks_federation},
 };
 
 // Names appear in URL paths (/v1/workspaces/{ws}), metrics labels and JSON paths in messages.
@@ -205,8 +207,11 @@ class Parser {
     }
     const std::string why = "required for a " + *type + " credential";
     switch (c.type) {
-      case CredentialType::client_secret: {
-        c.tenant_id = required_string(r, "tenant_id", why).value_or("");
+      case CredentialType::client_secret:
+      case CredentialType::databricks_oauth: {
+        if (c.type == CredentialType::client_secret) {
+          c.tenant_id = required_string(r, "tenant_id", why).value_or("");
+        }
         c.client_id = required_string(r, "client_id", why).value_or("");
         bool inline_given = r.has("client_secret");
         std::optional<std::string> secret = r.secret_string("client_secret");
@@ -214,9 +219,9 @@ class Parser {
         if (inline_given && r.has("client_secret_file")) {
           r.problem("client_secret", "give client_secret_file or client_secret, not both");
         } else if (!inline_given && !r.has("client_secret_file")) {
-          r.missing("client_secret_file",
-                    "a client_secret credential needs client_secret_file "
-                    "or an inline client_secret");
+          r.missing("client_secret_file", "a " + *type +
+                                              " credential needs client_secret_file "
+                                              "or an inline client_secret");
         } else if (secret) {
           if (secret->empty()) {
             r.problem("client_secret", "must not be empty");
@@ -253,6 +258,13 @@ class Parser {
         c.tenant_id = required_string(r, "tenant_id", why).value_or("");
         c.client_id = required_string(r, "client_id", why).value_or("");
         // Exempt from the mode check (SPEC.md): its writer sets the mode and it may not exist yet.
+        if (auto file = required_string(r, "token_file", why)) {
+          c.token_file = config_files::resolve_under(config_dir_, *file);
+        }
+        break;
+      case CredentialType::databricks_federation:
+        // client_id only for a service-principal (workload identity) federation policy.
+        c.client_id = optional_nonempty(r, "client_id").value_or("");
         if (auto file = required_string(r, "token_file", why)) {
           c.token_file = config_files::resolve_under(config_dir_, *file);
         }
@@ -307,10 +319,21 @@ class Parser {
                         quoted(*id));
         }
       }
-      if (!host_given && !resource_id_given) {
+      const CredentialConfig* cred = nullptr;
+      if (auto it = config_.credentials.find(w.credential); it != config_.credentials.end()) {
+        cred = &it->second;
+      }
+      const bool dbx_oauth = cred != nullptr && is_databricks_oauth(cred->type);
+      if (dbx_oauth) {
+        // Its tokens come from the workspace's own /oidc endpoint: no Entra, no ARM (SPEC.md).
+        const std::string why = "with a " + std::string(to_string(cred->type)) + " credential";
+        if (!host_given) r.missing("host", "required " + why + " (the tokens come from its /oidc)");
+        if (resource_id_given) r.problem("resource_id", "does not apply " + why);
+        if (r.has("management_token")) r.problem("management_token", "does not apply " + why);
+      } else if (!host_given && !resource_id_given) {
         r.missing("host", "a workspace needs host, resource_id or both");
       }
-      w.management_token = r.boolean("management_token").value_or(false);
+      w.management_token = r.boolean("management_token").value_or(false) && !dbx_oauth;
       if (w.management_token && !resource_id_given) {
         r.problem("management_token",
                   "needs resource_id (sent as X-Databricks-Azure-Workspace-Resource-Id)");
@@ -477,6 +500,11 @@ class Parser {
       ManagedIdentityListen mi;
       mi.port = port(r);
       mi.credential = credential_reference(r, "the credential whose tokens it serves").value_or("");
+      if (auto it = config_.credentials.find(mi.credential);
+          it != config_.credentials.end() && is_databricks_oauth(it->second.type)) {
+        r.problem("credential", "a " + std::string(to_string(it->second.type)) +
+                                    " credential has no Entra tokens to serve here");
+      }
       bool resources_given = r.has("resources");
       std::optional<std::vector<std::string>> resources = r.string_array("resources");
       if (!resources_given) {

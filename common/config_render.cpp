@@ -26,7 +26,8 @@ json::object credential_json(const CredentialConfig& c) {
   o["type"] = to_string(c.type);
   switch (c.type) {
     case CredentialType::client_secret:
-      o["tenant_id"] = c.tenant_id;
+    case CredentialType::databricks_oauth:
+      if (c.type == CredentialType::client_secret) o["tenant_id"] = c.tenant_id;
       o["client_id"] = c.client_id;
       // A secret file's path is not a secret; its contents are never read here.
       if (c.client_secret) o["client_secret"] = kMask;
@@ -49,6 +50,10 @@ json::object credential_json(const CredentialConfig& c) {
     case CredentialType::workload_identity:
       o["tenant_id"] = c.tenant_id;
       o["client_id"] = c.client_id;
+      o["token_file"] = c.token_file;
+      break;
+    case CredentialType::databricks_federation:
+      o["client_id"] = c.client_id.empty() ? json::value(nullptr) : json::value(c.client_id);
       o["token_file"] = c.token_file;
       break;
   }
@@ -200,6 +205,10 @@ const char* to_string(CredentialType type) {
       return "managed_identity";
     case CredentialType::workload_identity:
       return "workload_identity";
+    case CredentialType::databricks_oauth:
+      return "databricks_oauth";
+    case CredentialType::databricks_federation:
+      return "databricks_federation";
   }
   return "unknown";
 }

@@ -3,6 +3,8 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -116,6 +118,27 @@ Result<LoopbackSecrets> load_loopback_secrets(const std::string& state_dir,
     if (!s) return s.error();
     out.managed_identity = std::move(*s);
   }
+  return out;
+}
+
+std::string workspace_secret(std::string_view stored, std::string_view workspace) {
+  if (stored.empty()) return "";
+  std::string message = "dbxcred metadata-service workspace:";
+  message.append(workspace);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), stored.data(), static_cast<int>(stored.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac.data(),
+           &len) == nullptr)
+    return "";  // never matches (secret_matches refuses an empty expected secret)
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * len);
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[mac[i] >> 4];
+    out += kHex[mac[i] & 0xf];
+  }
+  OPENSSL_cleanse(mac.data(), mac.size());
   return out;
 }
 

@@ -1,7 +1,8 @@
 // The loopback listeners' secrets: the path segment of the metadata-service URL and the
-// X-IDENTITY-HEADER of the managed-identity endpoint. 256 random bits each, hex-encoded, kept in
-// state_dir (mode 0600) so they survive restarts — SDK processes started before a restart keep
-// working — and re-read on reload. Rotation: delete the file and send SIGHUP (docs/SDK.md).
+// X-IDENTITY-HEADER of the managed-identity endpoint (the metadata-service URL carries a secret per
+// workspace derived from the stored one: workspace_secret()). 256 random bits each, hex-encoded,
+// kept in state_dir (mode 0600) so they survive restarts — SDK processes started before a restart
+// keep working — and re-read on reload. Rotation: delete the file and send SIGHUP (docs/SDK.md).
 // Handed out only through the socket (sdk-env, azure-env), so the socket's access rules decide
 // who may use them; compared in constant time.
 #pragma once
@@ -30,6 +31,12 @@ Result<std::string> load_or_create_secret(const std::string& path);
 // The secrets of the listeners `listen` configures (the others stay "").
 Result<LoopbackSecrets> load_loopback_secrets(const std::string& state_dir,
                                               const ListenConfig& listen);
+
+// The metadata-service secret of one workspace, handed out by sdk-env: hex of
+// HMAC-SHA256(stored secret, "dbxcred metadata-service workspace:" + workspace). Derived, so it
+// is as stable as the stored secret (restarts) and rotates with it; one workspace's secret tells
+// nothing about another's or about the stored one. "" when `stored` is "" (listener off).
+std::string workspace_secret(std::string_view stored, std::string_view workspace);
 
 // Constant-time equality (CRYPTO_memcmp); an empty `expected` never matches.
 bool secret_matches(std::string_view given, std::string_view expected);

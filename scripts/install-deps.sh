@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what dbxcred needs to build, test and demo on Debian 12, skipping what is already there.
-# Usage: scripts/install-deps.sh [--bench] [--ci]
+# Usage: scripts/install-deps.sh [--bench] [--ci] [--package] [--systemd-ci]
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config
@@ -13,6 +13,8 @@ for arg in "$@"; do
           # Node.js for the SDK end-to-end tests: keep a newer one (e.g. NodeSource's) if present.
           command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm) ;;
     --bench) pkgs+=(nginx-light gnuplot-nox) ;;
+    --package) pkgs+=(dpkg-dev lintian) ;;
+    --systemd-ci) pkgs+=(debootstrap systemd-container dpkg-dev lintian) ;;
   esac
 done
 

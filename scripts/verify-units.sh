@@ -22,13 +22,14 @@ fi
 mkdir "$tmp/units"
 sed "s|^ExecStart=/usr/sbin/dbxcredd|ExecStart=$daemon|" "$root/systemd/dbxcredd.service" \
   >"$tmp/units/dbxcredd.service"
-cp "$root/systemd/dbxcredd.socket" "$tmp/units/"
+cp "$root"/systemd/*.socket "$tmp/units/"
 
 status=0
 # verify prints warnings without failing on some of them: treat any output about our units as fatal.
 out="$(cd "$tmp/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no \
-  ./dbxcredd.socket ./dbxcredd.service 2>&1)" || status=1
-mine="$(printf '%s\n' "$out" | grep -E 'dbxcredd\.(service|socket)' || true)"
+  ./dbxcredd.socket ./dbxcredd-metadata-service.socket ./dbxcredd-managed-identity.socket \
+  ./dbxcredd.service 2>&1)" || status=1
+mine="$(printf '%s\n' "$out" | grep -E "dbxcredd(-[a-z-]+)?\.(service|socket)" || true)"
 if [[ -n "$mine" ]]; then
   printf '%s\n' "$out" >&2
   status=1

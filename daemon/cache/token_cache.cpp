@@ -16,11 +16,11 @@ TokenCache::TokenCache(Runtime& runtime, CredentialSource& source, std::string r
       source_(source),
       resource_(std::move(resource)),
       label_(std::move(label)),
-      deadline_(deadline) {}
+      deadline_(deadline),
+      waiters_(runtime, [this](const WaitInfo&) { return waiting_error("timed out"); }) {}
 
 TokenCache::~TokenCache() {
   if (timer_) timer_->cancel();
-  for (auto& w : waiters_) w.timer->cancel();
 }
 
 void TokenCache::start() {
@@ -43,13 +43,7 @@ void TokenCache::get(Seconds min_valid, TokenCallback done) {
       return;
     }
   }
-  const std::uint64_t id = next_waiter_id_++;
-  std::weak_ptr<int> alive = alive_;
-  auto timer =
-      runtime_.after(std::chrono::duration_cast<Millis>(deadline - now), [this, alive, id] {
-        if (alive.lock()) expire_waiter(id);
-      });
-  waiters_.push_back(Waiter{id, min_valid, deadline, std::move(done), std::move(timer)});
+  waiters_.add(deadline_, WaitInfo{min_valid, deadline}, std::move(done));
   if (!in_flight_ && (!next_attempt_ || *next_attempt_ <= now)) begin_fetch();
 }
 
@@ -78,20 +72,15 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
                  format_duration(std::chrono::duration_cast<Seconds>(cached_->expires_at - now)),
                  format_duration(std::chrono::duration_cast<Seconds>(*next_refresh_ - now)));
     schedule_next(*next_refresh_);
-    auto waiters = std::move(waiters_);
-    waiters_.clear();
-    for (auto& w : waiters) {
-      w.timer->cancel();
-      if (satisfies(*cached_, now, w.min_valid)) {
-        w.done(*cached_);
-      } else {
-        const auto lifetime = std::chrono::duration_cast<Seconds>(cached_->expires_at - now);
-        w.done(make_error(ErrorCode::bad_request,
-                          "min_valid " + format_duration(effective_min_valid(w.min_valid)) +
-                              " is more than " + label_ + " can give: its tokens live " +
-                              format_duration(lifetime) + "; ask for less"));
-      }
-    }
+    const AccessToken token = *cached_;
+    waiters_.settle_if([&](const WaitInfo& w) -> std::optional<Result<AccessToken>> {
+      if (satisfies(token, now, w.min_valid)) return token;
+      const auto lifetime = std::chrono::duration_cast<Seconds>(token.expires_at - now);
+      return make_error(ErrorCode::bad_request,
+                        "min_valid " + format_duration(effective_min_valid(w.min_valid)) +
+                            " is more than " + label_ + " can give: its tokens live " +
+                            format_duration(lifetime) + "; ask for less");
+    });
     return;
   }
 
@@ -109,19 +98,14 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
   // Waiters whose deadline comes before the retry, or whose error will not heal by retrying, get
   // the upstream's error now; the others keep waiting for the retry.
   const bool transient = is_transient(last_error_->upstream_status);
-  std::vector<Waiter> keep;
-  for (auto& w : waiters_) {
-    if (cached_ && satisfies(*cached_, now, w.min_valid)) {
-      w.timer->cancel();
-      w.done(*cached_);
-    } else if (!transient || *next_attempt_ > w.deadline) {
-      w.timer->cancel();
-      w.done(waiting_error("refreshing failed"));
-    } else {
-      keep.push_back(std::move(w));
-    }
-  }
-  waiters_ = std::move(keep);
+  const std::optional<AccessToken> stale = cached_;
+  const TimePoint retry = *next_attempt_;
+  const Error failed = waiting_error("refreshing failed");
+  waiters_.settle_if([&](const WaitInfo& w) -> std::optional<Result<AccessToken>> {
+    if (stale && satisfies(*stale, now, w.min_valid)) return *stale;
+    if (!transient || retry > w.deadline) return failed;
+    return std::nullopt;
+  });
 }
 
 void TokenCache::schedule_next(TimePoint at) {
@@ -132,15 +116,6 @@ void TokenCache::schedule_next(TimePoint at) {
   timer_ = runtime_.after(delay, [this, alive] {
     if (alive.lock() && !in_flight_) begin_fetch();
   });
-}
-
-void TokenCache::expire_waiter(std::uint64_t id) {
-  auto it =
-      std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
-  if (it == waiters_.end()) return;
-  Waiter w = std::move(*it);
-  waiters_.erase(it);
-  w.done(waiting_error("timed out"));
 }
 
 Error TokenCache::waiting_error(const char* why) const {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/cache/waiters.h"
 #include "daemon/credentials/credential_source.h"
 #include "daemon/runtime.h"
 
@@ -48,21 +49,17 @@ class TokenCache {
   const std::string& resource() const { return resource_; }
   // At exit, once the loop has stopped: drops the waiting callbacks unanswered. They may hold the
   // broker that owns this cache (a cycle nothing else would break).
-  void abandon_waiters() { waiters_.clear(); }
+  void abandon_waiters() { waiters_.abandon(); }
 
  private:
-  struct Waiter {
-    std::uint64_t id;
+  struct WaitInfo {
     Seconds min_valid;
-    TimePoint deadline;
-    TokenCallback done;
-    std::shared_ptr<Timer> timer;
+    TimePoint deadline;  // when this client gives up
   };
 
   void begin_fetch();
   void on_fetched(Result<AccessToken> result);
   void schedule_next(TimePoint at);
-  void expire_waiter(std::uint64_t id);
   Error waiting_error(const char* why) const;
 
   Runtime& runtime_;
@@ -78,11 +75,10 @@ class TokenCache {
   std::optional<TimePoint> next_attempt_;  // no upstream call before this (backoff / Retry-After)
   std::optional<TimePoint> next_refresh_;
   std::shared_ptr<Timer> timer_;
-  std::vector<Waiter> waiters_;
-  std::uint64_t next_waiter_id_ = 1;
   TokenCacheStatus counters_;
   // Callbacks hold a weak_ptr to this: a cache dropped on reload ignores late upstream answers.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  Waiters<Result<AccessToken>, WaitInfo> waiters_;  // last: its expiry calls waiting_error()
 };
 
 }  // namespace dbx

@@ -1,5 +1,7 @@
 #include "daemon/credentials/client_assertion.h"
+#include "daemon/credentials/secret_file.h"
 
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -68,7 +70,11 @@ std::string base64url_decode(std::string_view text) {
 }
 
 Result<SigningCertificate> load_signing_certificate(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "r"), &std::fclose);
+  // The same checks as every secret file (no symlink, owner, mode), on the descriptor read.
+  auto pem = read_secret_file(path);
+  if (!pem) return pem.error();
+  std::unique_ptr<BIO, int (*)(BIO*)> f(
+      BIO_new_mem_buf(pem.value().data(), static_cast<int>(pem.value().size())), &BIO_free);
   if (!f) return make_error(ErrorCode::internal, "cannot read certificate file " + path);
   SigningCertificate out;
   // Walk every PEM block: the key and the certificate may come in either order.
@@ -77,7 +83,7 @@ Result<SigningCertificate> load_signing_certificate(const std::string& path) {
     char* header = nullptr;
     unsigned char* data = nullptr;
     long len = 0;
-    if (PEM_read(f.get(), &name, &header, &data, &len) != 1) break;
+    if (PEM_read_bio(f.get(), &name, &header, &data, &len) != 1) break;
     std::string n = name;
     const unsigned char* p = data;
     if (n == "CERTIFICATE" && out.cert_der.empty()) {
@@ -91,6 +97,7 @@ Result<SigningCertificate> load_signing_certificate(const std::string& path) {
     OPENSSL_free(header);
     OPENSSL_clear_free(data, static_cast<std::size_t>(len));
   }
+  wipe(pem.value());
   if (!out.key)
     return make_error(ErrorCode::internal,
                       "certificate file " + path + " holds no readable unencrypted private key");

@@ -83,7 +83,7 @@ ClientAuth certificate_auth(std::string client_id, std::string certificate_file,
 ClientAuth federated_auth(std::string token_file) {
   return [token_file = std::move(token_file)](const std::string&) -> Result<FormFields> {
     // Its writer (kubelet, a CI runner) rotates the file: read it for every request.
-    auto t = read_secret_file(token_file);
+    auto t = read_token_file(token_file);
     if (!t) return t.error();
     return FormFields{{"client_assertion_type", kJwtBearer},
                       {"client_assertion", std::move(t.value())}};

@@ -1,6 +1,7 @@
 #include "daemon/credentials/source_factory.h"
 
 #include "daemon/credentials/azure_cli_source.h"
+#include "daemon/credentials/databricks_oauth_source.h"
 #include "daemon/credentials/entra_source.h"
 #include "daemon/credentials/managed_identity_source.h"
 
@@ -32,6 +33,18 @@ Result<std::unique_ptr<CredentialSource>> make_credential_source(const Credentia
       AzureCli cli{credential.name, credential.az_path, credential.az_tenant_id,
                    credential.az_subscription};
       return Source(std::make_unique<AzureCliSource>(runtime, *services.processes, std::move(cli)));
+    }
+    case CredentialType::databricks_oauth:
+    case CredentialType::databricks_federation: {
+      DatabricksOAuthClient client;
+      client.credential = credential.name;
+      client.federation = credential.type == CredentialType::databricks_federation;
+      client.client_id = credential.client_id;
+      client.client_secret = credential.client_secret;
+      client.client_secret_file = credential.client_secret_file.value_or("");
+      client.token_file = credential.token_file;
+      return Source(
+          std::make_unique<DatabricksOAuthSource>(runtime, services.transport, std::move(client)));
     }
     case CredentialType::managed_identity: {
       if (services.imds_limit == nullptr) break;

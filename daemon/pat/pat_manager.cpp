@@ -19,12 +19,19 @@ PatManager::PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPo
       policy_(policy),
       instance_(std::move(instance)),
       workspace_(std::move(workspace)),
-      deadline_(deadline) {}
+      deadline_(deadline),
+      waiters_(runtime, [this](const PatWait&) {
+        std::string msg = "timed out after " + format_duration(deadline_) +
+                          " waiting for Databricks to mint a PAT for workspace '" + workspace_ +
+                          "'";
+        if (last_error_) msg += " (last error: " + last_error_->message + ")";
+        msg += "; dbxcred keeps trying in the background: retry shortly";
+        return Result<ServedPat>(make_error(ErrorCode::upstream_unavailable, std::move(msg)));
+      }) {}
 
 PatManager::~PatManager() {
   for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_})
     if (*t) (*t)->cancel();
-  for (auto& w : waiters_) w.deadline->cancel();
 }
 
 void PatManager::start() {
@@ -42,11 +49,8 @@ void PatManager::stop() {
   stopped_ = true;
   for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_})
     if (*t) (*t)->cancel();
-  auto waiters = std::move(waiters_);
-  waiters_.clear();
-  for (auto& w : waiters)
-    answer_waiter(w,
-                  make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
+  waiters_.settle_all(
+      make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
 }
 
 void PatManager::reconfigure(PatPolicy policy) {
@@ -61,30 +65,11 @@ void PatManager::answer(Callback done, Result<ServedPat> r) const {
 }
 
 void PatManager::serve(Callback done) const {
-  answer(std::move(done), ServedPat{current_->value, current_->token_id, current_->expires});
+  answer(std::move(done), served());
 }
 
-void PatManager::answer_waiter(Waiter& w, Result<ServedPat> r) const {
-  w.deadline->cancel();
-  answer(std::move(w.done), std::move(r));
-}
-
-void PatManager::serve_waiter(Waiter& w) const {
-  w.deadline->cancel();
-  serve(std::move(w.done));
-}
-
-void PatManager::expire_waiter(std::uint64_t id) {
-  auto it =
-      std::find_if(waiters_.begin(), waiters_.end(), [id](const Waiter& w) { return w.id == id; });
-  if (it == waiters_.end()) return;
-  Waiter w = std::move(*it);
-  waiters_.erase(it);
-  std::string msg = "timed out after " + format_duration(deadline_) +
-                    " waiting for Databricks to mint a PAT for workspace '" + workspace_ + "'";
-  if (last_error_) msg += " (last error: " + last_error_->message + ")";
-  msg += "; dbxcred keeps trying in the background: retry shortly";
-  answer_waiter(w, make_error(ErrorCode::upstream_unavailable, std::move(msg)));
+ServedPat PatManager::served() const {
+  return ServedPat{current_->value, current_->token_id, current_->expires};
 }
 
 Error PatManager::disabled_error() const {
@@ -102,10 +87,12 @@ void PatManager::get(Seconds min_valid, Callback done) {
     return answer(std::move(done), l.error());
   const TimePoint now = rt_.now();
   if (current_ && pat::satisfies(now, current_->expires, min_valid)) return serve(std::move(done));
-  const std::uint64_t id = next_waiter_id_++;
-  auto timer = rt_.after(std::chrono::duration_cast<Millis>(deadline_),
-                         guarded([this, id] { expire_waiter(id); }));
-  waiters_.push_back(Waiter{min_valid, std::move(done), mint_seq_, id, std::move(timer)});
+  // Waiters answer inline; get() never does (its callers may hold locks of their own): post.
+  waiters_.add(
+      deadline_, PatWait{min_valid, mint_seq_},
+      [&rt = rt_, done = std::move(done)](Result<ServedPat> r) mutable {
+        rt.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+      });
   if (!minting_) begin_mint();
 }
 

@@ -26,6 +26,7 @@
 
 #include "common/config.h"
 #include "common/result.h"
+#include "daemon/cache/waiters.h"
 #include "daemon/databricks/token_api.h"
 #include "daemon/pat/pat_ledger.h"
 #include "daemon/runtime.h"
@@ -99,7 +100,7 @@ class PatManager {
   void stop();
   // At exit, once the loop has stopped: drops the waiting callbacks unanswered (they may hold the
   // broker that owns this manager).
-  void abandon_waiters() { waiters_.clear(); }
+  void abandon_waiters() { waiters_.abandon(); }
 
  private:
   struct Current {
@@ -109,12 +110,9 @@ class PatManager {
     TimePoint created;
     TimePoint expires;
   };
-  struct Waiter {
+  struct PatWait {
     Seconds min_valid;
-    Callback done;
     std::uint64_t joined;  // mint_seq_ when it started waiting
-    std::uint64_t id;
-    std::shared_ptr<Timer> deadline;  // gives up on the mint; cancel when answered
   };
 
   // Wraps a callback so that it does nothing once the manager is gone (shutdown, or a simulated
@@ -136,9 +134,8 @@ class PatManager {
   void mint_failed(Error e);
   void serve(Callback done) const;
   void answer(Callback done, Result<ServedPat> r) const;
-  void answer_waiter(Waiter& w, Result<ServedPat> r) const;
-  void serve_waiter(Waiter& w) const;
-  void expire_waiter(std::uint64_t id);
+  ServedPat served() const;           // the current PAT, as answered
+  Seconds largest_min_valid() const;  // of the waiters
 
   void reconcile();
   void on_listed(Result<std::vector<PatInfo>> r);
@@ -165,9 +162,7 @@ class PatManager {
 
   bool stopped_ = false;
   std::optional<Current> current_;  // the PAT served; its value exists only here
-  std::vector<Waiter> waiters_;
-  std::uint64_t next_waiter_id_ = 1;
-  bool minting_ = false;  // from the room-making deletes to the create answer
+  bool minting_ = false;            // from the room-making deletes to the create answer
   std::uint64_t mint_seq_ = 0;
   std::optional<std::string> inflight_nonce_;   // intent recorded, create not answered
   bool listing_ = false;                        // token/list in flight
@@ -185,6 +180,8 @@ class PatManager {
   std::optional<TimePoint> rotation_at_;
   std::shared_ptr<Timer> reap_timer_;
   std::shared_ptr<Timer> reconcile_timer_;
+  // Last: its expiry message reads the members above. Answers are posted (get() never inline).
+  Waiters<Result<ServedPat>, PatWait> waiters_;
 };
 
 }  // namespace dbx

@@ -62,17 +62,12 @@ void PatManager::begin_mint() {
   }
 
   // The lifetime for the most demanding waiter (a background rotation has none: min_valid 0).
-  Seconds largest{0};
-  for (auto it = waiters_.begin(); it != waiters_.end();) {
-    if (auto l = pat::lifetime_to_request(policy_, it->min_valid); !l) {
-      // Valid when it arrived, but the policy has since been reloaded.
-      answer_waiter(*it, l.error());
-      it = waiters_.erase(it);
-    } else {
-      largest = std::max(largest, it->min_valid);
-      ++it;
-    }
-  }
+  // A waiter valid when it arrived may not be since a reload changed the policy: it gets why.
+  waiters_.settle_if([this](const PatWait& w) -> std::optional<Result<ServedPat>> {
+    if (auto l = pat::lifetime_to_request(policy_, w.min_valid); !l) return l.error();
+    return std::nullopt;
+  });
+  const Seconds largest = largest_min_valid();
   const Seconds lifetime = *pat::lifetime_to_request(policy_, largest);
 
   const auto plan = pat::plan_mint(now, policy_.max_active, ledger_.records(),
@@ -119,9 +114,7 @@ void PatManager::create_authenticated(std::uint64_t seq, Seconds lifetime) {
   const TimePoint now = rt_.now();
   // The invariant, checked right before token/create whatever happened while deletes ran.
   if (pat::active_count(now, ledger_.records()) + 1 > policy_.max_active) {
-    Seconds largest{0};
-    for (const auto& w : waiters_) largest = std::max(largest, w.min_valid);
-    return mint_failed(quota_error(largest));
+    return mint_failed(quota_error(largest_min_valid()));
   }
   const auto random = new_nonce();
   if (!random) {
@@ -188,25 +181,25 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
   schedule_reap();
 
   const TimePoint now = rt_.now();
-  auto waiters = std::move(waiters_);
-  waiters_.clear();
-  for (auto& w : waiters) {
-    if (pat::satisfies(now, current_->expires, w.min_valid)) {
-      serve_waiter(w);
-    } else if (w.joined < seq) {
-      // This mint was sized for it and still falls short: Databricks shortened the lifetime.
-      answer_waiter(
-          w, make_error(ErrorCode::upstream_unavailable,
+  waiters_.settle_if([&](const PatWait& w) -> std::optional<Result<ServedPat>> {
+    if (pat::satisfies(now, current_->expires, w.min_valid)) return served();
+    // This mint was sized for it and still falls short: Databricks shortened the lifetime.
+    if (w.joined < seq)
+      return make_error(ErrorCode::upstream_unavailable,
                         "Databricks issued a PAT for workspace '" + workspace_ + "' valid for " +
                             format_duration(std::chrono::duration_cast<Seconds>(expires - now)) +
                             ", less than the " + format_duration(w.min_valid) +
                             " asked for; the workspace may cap token lifetimes: lower min_valid "
-                            "or pat.lifetime"));
-    } else {
-      waiters_.push_back(std::move(w));  // arrived during the mint with a larger min_valid
-    }
-  }
+                            "or pat.lifetime");
+    return std::nullopt;  // arrived during the mint with a larger min_valid
+  });
   if (!waiters_.empty()) begin_mint();
+}
+
+Seconds PatManager::largest_min_valid() const {
+  Seconds largest{0};
+  waiters_.for_each([&](const PatWait& w) { largest = std::max(largest, w.min_valid); });
+  return largest;
 }
 
 void PatManager::mint_failed(Error e) {
@@ -214,15 +207,12 @@ void PatManager::mint_failed(Error e) {
   ++mint_failures_;
   last_error_ = e;
   spdlog::warn("pat {}: no new PAT: {}", workspace_, e.message);
-  auto waiters = std::move(waiters_);
-  waiters_.clear();
   const TimePoint now = rt_.now();
-  for (auto& w : waiters) {
+  waiters_.settle_if([&](const PatWait& w) -> std::optional<Result<ServedPat>> {
     if (current_ && pat::satisfies(now, current_->expires, w.min_valid))
-      serve_waiter(w);  // the current PAT still does for this caller
-    else
-      answer_waiter(w, e);
-  }
+      return served();  // the current PAT still does for this caller
+    return e;
+  });
   // A background rotation retries later, unless the upstream asked for longer.
   Seconds backoff = pat::kRetryAfterFailure;
   if (e.retry_after) backoff = std::max(backoff, *e.retry_after);

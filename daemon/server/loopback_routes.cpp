@@ -143,13 +143,13 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   const std::string_view secret = rest.substr(0, slash);
   const std::string_view name = rest.substr(slash + 1);
   record->workspace = name.substr(0, 128);
-  if (!state || !secret_matches(secret, state->secrets.metadata_service)) return done(not_found());
-
+  if (!state) return done(not_found());
+  // The secret is per workspace (sdk-env hands it to those Workspace::authorize lets in): an
+  // unknown workspace, another workspace's secret and a wrong one are the same 404.
   auto broker = broker_();
   Workspace* ws = broker->workspace(name);
-  if (ws == nullptr)
-    return done(protocol_error(404, "not_found",
-                               "no workspace named \"" + std::string(name.substr(0, 128)) + "\""));
+  if (ws == nullptr || !ws->authorize_metadata_secret(secret, state->secrets.metadata_service))
+    return done(not_found());
   const auto version = request.header(kMetadataVersionHeader);
   if (!version || *version != "1")
     return done(protocol_error(
@@ -175,6 +175,18 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
       done(json_ok({{"access_token", p->token},
                     {"token_type", "Bearer"},
                     {"expires_on", to_unix_seconds(p->expires_at)}}));
+    });
+    return;
+  }
+  if (ws->kind() == TokenKind::databricks_oauth) {
+    // The workspace's own OAuth token: no AAD cutoff applies.
+    record->min_valid = kMetadataPatMinValid.count();
+    ws->token(kMetadataPatMinValid, [done, record](Result<WorkspaceBearer> t) {
+      if (!t) return done(upstream_error(t.error()));
+      record->fingerprint = fingerprint(t->token);
+      done(json_ok({{"access_token", t->token},
+                    {"token_type", "Bearer"},
+                    {"expires_on", to_unix_seconds(t->expires_at)}}));
     });
     return;
   }
@@ -267,11 +279,11 @@ ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws) {
   if (host.empty())
     return error_response(make_error(ErrorCode::upstream_unavailable,
                                      "the host of workspace " + ws.name() + " is not known yet"));
-  json::object env{
-      {"DATABRICKS_HOST", host},
-      {"DATABRICKS_AUTH_TYPE", "metadata-service"},
-      {"DATABRICKS_METADATA_SERVICE_URL", loopback_url(state->metadata_service_port) + "/" +
-                                              state->secrets.metadata_service + "/" + ws.name()}};
+  json::object env{{"DATABRICKS_HOST", host},
+                   {"DATABRICKS_AUTH_TYPE", "metadata-service"},
+                   {"DATABRICKS_METADATA_SERVICE_URL",
+                    loopback_url(state->metadata_service_port) + "/" +
+                        ws.metadata_secret(state->secrets.metadata_service) + "/" + ws.name()}};
   return ApiResponse{200, json::serialize(env) + "\n"};
 }
 

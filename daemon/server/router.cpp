@@ -282,6 +282,17 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     });
     return;
   }
+  if (action == "token") {
+    ws->token(*min_valid, [broker, ws, record, done = std::move(done)](Result<WorkspaceBearer> b) {
+      if (!b) return done(error_response(b.error()));
+      record->fingerprint = fingerprint(b->token);
+      done(json_response(200, json::object{{"token", b->token},
+                                           {"kind", b->kind},
+                                           {"expires_at", to_unix_seconds(b->expires_at)},
+                                           {"host", ws->host()}}));
+    });
+    return;
+  }
   if (action == "headers") {
     ws->headers(*min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
       if (!h) return done(error_response(h.error()));

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "daemon/loopback_secrets.h"
 #include "daemon/server/executable_check.h"
 #include "daemon/server/peer_access.h"
 
@@ -66,6 +67,17 @@ AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
   return identity;
 }
 
+AccessDecision Workspace::authorize_metadata_secret(std::string_view given,
+                                                    std::string_view stored_secret) const {
+  if (secret_matches(given, metadata_secret(stored_secret)))
+    return {true, "the workspace's metadata-service secret"};
+  return {false, "not the workspace's metadata-service secret"};
+}
+
+std::string Workspace::metadata_secret(std::string_view stored_secret) const {
+  return workspace_secret(stored_secret, name());
+}
+
 std::string Workspace::denied_message(const PeerIdentity& peer) const {
   const auto& allow = config_.allow;
   if (allow && !allow->executables.empty() && identity_allowed(allow, peer)) {
@@ -76,6 +88,30 @@ std::string Workspace::denied_message(const PeerIdentity& peer) const {
   }
   return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
          "; ask the operator to add it to workspaces." + name() + ".allow";
+}
+
+void Workspace::aad(Seconds min_valid, TokenCallback done) {
+  if (kind() != TokenKind::aad) {
+    return done(make_error(ErrorCode::bad_request,
+                           "workspace " + name() + " uses Databricks OAuth (credential " +
+                               config_.credential + "), which has no Entra token; use `dbxcred " +
+                               "token` (GET /v1/workspaces/" + name() + "/token)"));
+  }
+  auth_->bearer(min_valid, std::move(done));
+}
+
+void Workspace::token(Seconds min_valid, std::function<void(Result<WorkspaceBearer>)> done) {
+  if (pat_enabled()) {
+    return pat(min_valid, [done = std::move(done)](Result<ServedPat> p) {
+      if (!p) return done(p.error());
+      done(WorkspaceBearer{p->token, "pat", p->expires_at});
+    });
+  }
+  const std::string_view kind = this->kind() == TokenKind::aad ? "aad" : "oauth";
+  auth_->bearer(min_valid, [kind, done = std::move(done)](Result<AccessToken> t) {
+    if (!t) return done(t.error());
+    done(WorkspaceBearer{t->value, kind, t->expires_at});
+  });
 }
 
 void Workspace::pat(Seconds min_valid, std::function<void(Result<ServedPat>)> done) {

@@ -40,6 +40,12 @@ struct AccessDecision {
   explicit operator bool() const { return allowed; }
 };
 
+struct WorkspaceBearer {
+  std::string token;
+  std::string_view kind;  // "pat" | "oauth" | "aad"
+  TimePoint expires_at;
+};
+
 class Workspace {
  public:
   // `ledger`: the process-wide ledger of (state_dir, name) (PatLedgers); null when PATs are off.
@@ -55,6 +61,13 @@ class Workspace {
   // May `peer` use this workspace? uid 0 always; no `allow` list: whoever can open the socket;
   // else a listed uid, user name or group (SPEC.md "Access").
   AccessDecision authorize(const PeerIdentity& peer) const;
+  // The metadata-service endpoint (TCP: no peer credentials): the caller proves itself with this
+  // workspace's own secret, which sdk-env hands only to peers authorize() lets in. Another
+  // workspace's secret, the stored one or a wrong one are all refused alike.
+  AccessDecision authorize_metadata_secret(std::string_view given,
+                                           std::string_view stored_secret) const;
+  // This workspace's metadata-service secret, derived from the stored one (workspace_secret()).
+  std::string metadata_secret(std::string_view stored_secret) const;
   // The one-line 403 message for a denied peer (names the uid and the setting to change).
   std::string denied_message(const PeerIdentity& peer) const;
 
@@ -63,8 +76,12 @@ class Workspace {
   void with_host(std::function<void(Result<std::string>)> done) {
     auth_->with_host(std::move(done));
   }
-  // The workspace's AAD token (TokenKind::aad).
-  void aad(Seconds min_valid, TokenCallback done) { auth_->bearer(min_valid, std::move(done)); }
+  // The workspace's AAD token (TokenKind::aad); bad_request on a Databricks OAuth workspace.
+  void aad(Seconds min_valid, TokenCallback done);
+  TokenKind kind() const { return auth_->kind(); }
+  // The one bearer for a static-token client (SPEC.md /token): the PAT where `pat` is on, else
+  // the Databricks OAuth token, else the Entra token.
+  void token(Seconds min_valid, std::function<void(Result<WorkspaceBearer>)> done);
   void headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {
     auth_->headers(min_valid, std::move(done));
   }

@@ -33,7 +33,12 @@ WorkspaceAuth::WorkspaceAuth(Runtime& runtime, Transport& transport, const Confi
                           "the host of workspace " + name +
                               " is still being looked up in Azure Resource Manager; try again "
                               "shortly");
-      }) {}
+      }) {
+  if (auto it = config.credentials.find(ws.credential);
+      it != config.credentials.end() && is_databricks_oauth(it->second.type)) {
+    kind_ = TokenKind::databricks_oauth;
+  }
+}
 
 WorkspaceAuth::~WorkspaceAuth() = default;
 
@@ -44,7 +49,7 @@ std::string_view WorkspaceAuth::host() const {
 }
 
 void WorkspaceAuth::start() {
-  credential_->warm(endpoints_.databricks_resource);
+  credential_->warm(bearer_resource());
   if (management_token_) credential_->warm(endpoints_.management_resource);
   if (!static_host_ && resource_id_ && !looked_up_host_)
     with_host([](Result<std::string>) {});  // eager: the first client need not wait
@@ -94,8 +99,14 @@ void WorkspaceAuth::host_lookup_done(Result<std::string> host) {
   host_waiters_.settle_all(host);
 }
 
+std::string WorkspaceAuth::bearer_resource() const {
+  // A Databricks OAuth workspace always has a static host (the config requires it).
+  return kind_ == TokenKind::databricks_oauth ? static_host_.value_or("")
+                                              : endpoints_.databricks_resource;
+}
+
 void WorkspaceAuth::bearer(Seconds min_valid, TokenCallback done) {
-  credential_->token(endpoints_.databricks_resource, min_valid, std::move(done));
+  credential_->token(bearer_resource(), min_valid, std::move(done));
 }
 
 void WorkspaceAuth::headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {

@@ -22,9 +22,10 @@ namespace dbx {
 // The kinds of bearer token a workspace can be called with. Each kind names the credential cache
 // its tokens come from (bearer_resource()):
 //   aad              — the credential's Entra ID token for the Databricks resource (today's only).
-//   databricks_oauth — (issue 13) a Databricks OAuth token, cached per credential and workspace
-//                      host: its cache key is the workspace's host, so it waits for the host.
-enum class TokenKind { aad };
+//   databricks_oauth — a Databricks OAuth token (credential types databricks_oauth and
+//                      databricks_federation), cached per credential and workspace host: its
+//                      cache key is the workspace's host (which the config requires).
+enum class TokenKind { aad, databricks_oauth };
 
 class WorkspaceAuth : public std::enable_shared_from_this<WorkspaceAuth> {
  public:
@@ -41,7 +42,7 @@ class WorkspaceAuth : public std::enable_shared_from_this<WorkspaceAuth> {
   // resource_id. The lookup runs once; its answer is kept for the life of this object.
   void with_host(std::function<void(Result<std::string>)> done);
 
-  TokenKind kind() const { return TokenKind::aad; }
+  TokenKind kind() const { return kind_; }
   // The bearer token the workspace is called with (kind()).
   void bearer(Seconds min_valid, TokenCallback done);
   // Every header one Databricks call needs: Authorization and, with management_token, the SP
@@ -56,6 +57,8 @@ class WorkspaceAuth : public std::enable_shared_from_this<WorkspaceAuth> {
   const std::shared_ptr<Credential>& credential() const { return credential_; }
 
  private:
+  // The cache key of kind()'s tokens: the Databricks resource (aad) or the host (OAuth).
+  std::string bearer_resource() const;
   void start_host_lookup();
   void host_lookup_done(Result<std::string> host);
   void headers_at(std::string host, Seconds min_valid,
@@ -67,6 +70,7 @@ class WorkspaceAuth : public std::enable_shared_from_this<WorkspaceAuth> {
   std::optional<std::string> static_host_;
   std::optional<std::string> resource_id_;
   bool management_token_;
+  TokenKind kind_ = TokenKind::aad;
   Endpoints endpoints_;
   Seconds deadline_;
   std::shared_ptr<Credential> credential_;

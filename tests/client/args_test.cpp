@@ -63,6 +63,16 @@ TEST(ParseArgs, MinValid) {
   r = parse({"pat"});
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->min_valid_seconds.has_value());
+  r = parse({"token", "--min-valid", "2m"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->command, Command::token);
+  EXPECT_EQ(r->min_valid_seconds, 120);
+  r = parse({"env", "--min-valid", "5m"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->min_valid_seconds, 300);
+  r = parse({"exec", "--min-valid", "5m", "--", "true"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->min_valid_seconds, 300);
 }
 
 TEST(ParseArgs, BadMinValidNamesTheValue) {
@@ -72,7 +82,7 @@ TEST(ParseArgs, BadMinValidNamesTheValue) {
   EXPECT_EQ(r.error().message, "--min-valid: expected a duration like \"10m\", got \"x\"");
   expect_usage({"aad", "--min-valid", "10"}, "got \"10\"");
   expect_usage({"pat", "--min-valid"}, "--min-valid needs a value");
-  // --min-valid belongs to pat and aad only.
+  // --min-valid belongs to pat, token, aad, env and exec only.
   expect_usage({"headers", "--min-valid", "10m"}, "unknown option --min-valid for headers");
 }
 

@@ -190,9 +190,9 @@ TEST(RunCommand, Headers) {
   EXPECT_FALSE(run_command(inv, std::nullopt, d.api(), kNow).ok());
 }
 
-TEST(RunCommand, EnvFromThePat) {
+TEST(RunCommand, EnvFromTheWorkspaceToken) {
   FakeDaemon d;
-  d.answer("/v1/workspaces/prod/pat", 200, kPat);
+  d.answer("/v1/workspaces/prod/token", 200, kPat);
   auto inv = invocation(Command::env);
   inv.workspace = "prod";
   auto r = run_command(inv, std::nullopt, d.api(), kNow);
@@ -236,18 +236,31 @@ TEST(RunCommand, EnvSdkAndAzure) {
 
 TEST(FetchEnvVars, ForExec) {
   FakeDaemon d;
-  d.answer("/v1/workspaces/prod/pat", 200, kPat);
+  d.answer("/v1/workspaces/prod/token?min_valid=900", 200, kPat);
   auto inv = invocation(Command::exec);
   inv.argv = {"true"};
+  inv.min_valid_seconds = 900;
   auto r = fetch_env_vars(inv, "prod", d.api());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(*r, (EnvVars{{"DATABRICKS_HOST", "https://adb-1.azuredatabricks.net"},
                          {"DATABRICKS_TOKEN", "dapi0123"}}));
 
-  d.answer("/v1/workspaces/prod/pat", 200, R"({"token":"dapi0123"})");
+  d.answer("/v1/workspaces/prod/token?min_valid=900", 200, R"({"token":"dapi0123"})");
   auto no_host = fetch_env_vars(inv, "prod", d.api());
   ASSERT_FALSE(no_host.ok());
   EXPECT_NE(no_host.error().message.find("\"host\""), std::string::npos);
+}
+
+TEST(RunCommand, TokenPrintsTheWorkspaceBearer) {
+  FakeDaemon d;
+  d.answer("/v1/workspaces/prod/token?min_valid=120", 200,
+           R"({"token":"eyJoauth","kind":"oauth","expires_at":1800003600,"host":"https://h"})");
+  auto inv = invocation(Command::token);
+  inv.workspace = "prod";
+  inv.min_valid_seconds = 120;
+  auto r = run_command(inv, std::nullopt, d.api(), kNow);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(*r, "eyJoauth\n");
 }
 
 TEST(RunCommand, StatusJsonAndTable) {

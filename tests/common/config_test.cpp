@@ -337,10 +337,12 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(listen.managed_identity.credential: unknown credential "nope" (known: vm))"},
         ProblemCase{"MissingCredentialType", R"({ "credentials": { "x": { "client_id": "c" } } })",
                     "credentials.x.type: missing (one of client_secret | client_certificate | "
-                    "azure_cli | managed_identity | workload_identity)"},
+                    "azure_cli | managed_identity | workload_identity | databricks_oauth | "
+                    "databricks_federation)"},
         ProblemCase{"BadCredentialType", R"({ "credentials": { "x": { "type": "password" } } })",
                     "credentials.x.type: expected one of client_secret | client_certificate | "
-                    "azure_cli | managed_identity | workload_identity, got \"password\""},
+                    "azure_cli | managed_identity | workload_identity | databricks_oauth | "
+                    "databricks_federation, got \"password\""},
         ProblemCase{"MissingRequiredField",
                     R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
                                                    "client_id": "c" } } })",
@@ -809,7 +811,7 @@ TEST_P(ExampleConfig, Parses) {
   ASSERT_TRUE(in) << path;
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   TempDir creds;
-  for (const char* name : {"ci-sp.secret", "sp.pem"}) creds.write(name, "x");
+  for (const char* name : {"ci-sp.secret", "sp.pem", "dbx-sp.secret"}) creds.write(name, "x");
   Parsed p = parse(text, path, creds.path());
   ASSERT_TRUE(p.config) << ::testing::PrintToString(p.problems);
   EXPECT_FALSE(p.config->workspaces.empty());

@@ -5,15 +5,28 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <unistd.h>
+
 #include <boost/json.hpp>
+#include <filesystem>
 
 namespace dbx {
 namespace {
 
 namespace json = boost::json;
 
-const std::string kCert = std::string(DBXCRED_FIXTURES_DIR) + "/certs/sp.pem";
-const std::string kOther = std::string(DBXCRED_FIXTURES_DIR) + "/certs/other-sp.pem";
+// Certificate files must be private (0600) to be read, which a checkout does not keep: a copy.
+std::string private_copy(const std::string& name) {
+  const std::string from = std::string(DBXCRED_FIXTURES_DIR) + "/certs/" + name;
+  const std::string to = std::filesystem::temp_directory_path().string() + "/dbxcred-" +
+                         std::to_string(::getpid()) + "-" + name;
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(
+      to, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  return to;
+}
+const std::string kCert = private_copy("sp.pem");
+const std::string kOther = private_copy("other-sp.pem");
 const TimePoint kNow = from_unix_seconds(1'800'000'000);
 const std::string kAud = "https://login.microsoftonline.com/tenant/oauth2/token";
 

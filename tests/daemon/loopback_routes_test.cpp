@@ -126,7 +126,7 @@ TEST(NormalizeHostUrl, SchemeHostCaseDefaultPortAndTrailingSlash) {
 }
 
 TEST_F(LoopbackRoutesTest, MetadataServiceServesAadWithIntegerExpiryAnnouncedEarly) {
-  auto r = md(std::string("/") + kMdSecret + "/aadonly",
+  auto r = md("/" + workspace_secret(kMdSecret, "aadonly") + "/aadonly",
               sdk_headers("https://adb-1.azuredatabricks.net/"));
   ASSERT_EQ(r.status, 200) << r.body;
   auto b = body(r);
@@ -137,7 +137,7 @@ TEST_F(LoopbackRoutesTest, MetadataServiceServesAadWithIntegerExpiryAnnouncedEar
 }
 
 TEST_F(LoopbackRoutesTest, MetadataServiceServesThePatWherePatsAreOn) {
-  auto r = md(std::string("/") + kMdSecret + "/withpat",
+  auto r = md("/" + workspace_secret(kMdSecret, "withpat") + "/withpat",
               sdk_headers("https://adb-2.azuredatabricks.net"));
   ASSERT_EQ(r.status, 200) << r.body;
   auto b = body(r);
@@ -146,7 +146,8 @@ TEST_F(LoopbackRoutesTest, MetadataServiceServesThePatWherePatsAreOn) {
 }
 
 TEST_F(LoopbackRoutesTest, MetadataServiceProtocolEdges) {
-  const std::string good = std::string("/") + kMdSecret + "/aadonly";
+  const std::string secret = workspace_secret(kMdSecret, "aadonly");
+  const std::string good = "/" + secret + "/aadonly";
   const std::string host = "https://adb-1.azuredatabricks.net";
   // Version header: missing or wrong is 400.
   EXPECT_EQ(md(good, {{"X-Databricks-Host", host}}).status, 400);
@@ -160,8 +161,7 @@ TEST_F(LoopbackRoutesTest, MetadataServiceProtocolEdges) {
   std::string wrong = good;
   wrong[1] = 'f';
   EXPECT_EQ(md(wrong, sdk_headers(host)).status, 404);
-  EXPECT_EQ(md("/" + std::string(kMdSecret).substr(0, 63) + "/aadonly", sdk_headers(host)).status,
-            404);
+  EXPECT_EQ(md("/" + secret.substr(0, 63) + "/aadonly", sdk_headers(host)).status, 404);
   EXPECT_EQ(md("/aadonly", sdk_headers(host)).status, 404);
   EXPECT_EQ(md("/", sdk_headers(host)).status, 404);
   EXPECT_EQ(md(good, {{"Host", "rebound.example"},
@@ -169,14 +169,38 @@ TEST_F(LoopbackRoutesTest, MetadataServiceProtocolEdges) {
                       {"X-Databricks-Host", host}})
                 .status,
             403);
-  // Unknown workspace behind the right secret.
-  EXPECT_EQ(md(std::string("/") + kMdSecret + "/nope", sdk_headers(host)).status, 404);
+  // Unknown workspace behind a known secret; the stored secret itself opens nothing.
+  EXPECT_EQ(md("/" + secret + "/nope", sdk_headers(host)).status, 404);
+  EXPECT_EQ(md(std::string("/") + kMdSecret + "/aadonly", sdk_headers(host)).status, 404);
   EXPECT_TRUE(requests.empty()) << "nothing upstream for a refused request";
   // Error bodies are the protocol's shape and never hold the secret.
   auto e = md(wrong, sdk_headers(host));
   EXPECT_TRUE(body(e).as_object().contains("error_description"));
-  EXPECT_EQ(e.body.find(kMdSecret), std::string::npos);
-  EXPECT_EQ(routes->counters().by_endpoint_status.at({"metadata_service", 404}), 9u);
+  EXPECT_EQ(e.body.find(secret), std::string::npos);
+  EXPECT_EQ(routes->counters().by_endpoint_status.at({"metadata_service", 404}), 10u);
+}
+
+// Scenario 1 of issue 12: the secret sdk-env handed for one workspace opens that workspace only;
+// with another workspace's name and host it is a 404 like a wrong secret, and nothing goes
+// upstream.
+TEST_F(LoopbackRoutesTest, AWorkspacesSecretOpensThatWorkspaceOnly) {
+  const std::string aad_secret = workspace_secret(kMdSecret, "aadonly");
+  const std::string pat_secret = workspace_secret(kMdSecret, "withpat");
+  EXPECT_NE(aad_secret, pat_secret);
+  EXPECT_EQ(aad_secret.size(), 64u);
+  EXPECT_EQ(workspace_secret(kMdSecret, "aadonly"), aad_secret) << "stable: derived, not random";
+  const auto attack =
+      md("/" + aad_secret + "/withpat", sdk_headers("https://adb-2.azuredatabricks.net"));
+  EXPECT_EQ(attack.status, 404);
+  EXPECT_EQ(attack.body.find("dapi"), std::string::npos);
+  EXPECT_EQ(body(attack).at("error"), "not_found");
+  EXPECT_EQ(
+      md("/" + pat_secret + "/aadonly", sdk_headers("https://adb-1.azuredatabricks.net")).status,
+      404);
+  EXPECT_TRUE(requests.empty()) << "nothing upstream for a refused request";
+  EXPECT_EQ(
+      md("/" + pat_secret + "/withpat", sdk_headers("https://adb-2.azuredatabricks.net")).status,
+      200);
 }
 
 TEST_F(LoopbackRoutesTest, MetadataServiceOffMeansNoSecretMatches) {
@@ -241,7 +265,7 @@ TEST_F(LoopbackRoutesTest, SdkEnvAndAzureEnv) {
   EXPECT_EQ(b.at("DATABRICKS_HOST"), "https://adb-1.azuredatabricks.net");
   EXPECT_EQ(b.at("DATABRICKS_AUTH_TYPE"), "metadata-service");
   EXPECT_EQ(b.at("DATABRICKS_METADATA_SERVICE_URL").as_string(),
-            std::string("http://127.0.0.1:8701/") + kMdSecret + "/aadonly");
+            "http://127.0.0.1:8701/" + workspace_secret(kMdSecret, "aadonly") + "/aadonly");
 
   PeerIdentity anyone;
   anyone.uid = 1000;

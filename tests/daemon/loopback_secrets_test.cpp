@@ -77,5 +77,18 @@ TEST(SecretMatches, ExactOnlyAndNeverEmpty) {
   EXPECT_FALSE(secret_matches("", ""));
 }
 
+// Per-workspace metadata-service secrets: HMAC-SHA256 of the workspace name under the stored one.
+TEST(WorkspaceSecret, DerivedPerWorkspaceStableAndOffWithoutAStoredSecret) {
+  const std::string stored(64, 'a');
+  const std::string a = workspace_secret(stored, "a");
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_EQ(a, workspace_secret(stored, "a"));
+  EXPECT_NE(a, workspace_secret(stored, "b"));
+  EXPECT_NE(a, workspace_secret(std::string(64, 'b'), "a")) << "rotates with the stored secret";
+  EXPECT_NE(a, stored);
+  EXPECT_EQ(workspace_secret("", "a"), "");
+  EXPECT_FALSE(secret_matches("", workspace_secret("", "a")));
+}
+
 }  // namespace
 }  // namespace dbx

@@ -9,6 +9,7 @@ against the emulator's generated CA. Leaving the `with` block stops the emulator
 fails if it crashed or exited non-zero.
 """
 
+import base64
 import http.client
 import json
 import os
@@ -24,6 +25,16 @@ import urllib.parse
 DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 MANAGEMENT_RESOURCE = "https://management.core.windows.net/"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+
+
+def make_jwt(claims, alg="RS256"):
+    """A JWT-shaped subject token (the emulator checks claims and alg, not the signature)."""
+    def enc(o):
+        return base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+    return "%s.%s.%s" % (enc({"alg": alg, "typ": "JWT", "kid": "k1"}), enc(claims),
+                         base64.urlsafe_b64encode(os.urandom(64)).rstrip(b"=").decode())
 
 
 class EmulatorError(Exception):
@@ -256,6 +267,46 @@ class Emulator:
     def revoke_pat(self, token_id, host=None):
         q = urllib.parse.urlencode({"host": host or self.host, "token_id": token_id})
         return self._control("DELETE", "pats?" + q)
+
+    # Databricks OAuth (the workspace's /oidc endpoints) -----------------------------------
+    def add_oauth_client(self, client_id, client_secret):
+        """A Databricks-managed OAuth secret of service principal `client_id` (M2M)."""
+        return self._control("POST", "oidc/clients",
+                             {"client_id": client_id, "client_secret": client_secret})
+
+    def remove_oauth_client(self, client_id):
+        return self._control("DELETE", "oidc/clients?client_id=" + urllib.parse.quote(client_id))
+
+    def add_federation_policy(self, issuer, subject, audience, client_id=None, principal=None):
+        body = {"issuer": issuer, "subject": subject, "audience": audience}
+        if client_id is not None:
+            body["client_id"] = client_id
+        if principal is not None:
+            body["principal"] = principal
+        return self._control("POST", "oidc/policies", body)
+
+    def oidc_settings(self, **changes):
+        """oidc_settings() reads; oidc_settings(m2m_lifetime=120, federated_lifetime=60)."""
+        if not changes:
+            return self._control("GET", "oidc/settings")
+        return self._control("POST", "oidc/settings", changes)
+
+    def oauth_tokens(self):
+        """The live Databricks OAuth tokens: [{host, principal, expires_at}] (no values)."""
+        return self._control("GET", "oidc/tokens")
+
+    def oauth_token(self, client_id, client_secret, host=None, raw=False):
+        """M2M exactly as the Databricks SDKs ask (Basic auth, scope all-apis)."""
+        basic = base64.b64encode(("%s:%s" % (client_id, client_secret)).encode()).decode()
+        r = self.request("POST", "/oidc/v1/token", host=host,
+                         body="grant_type=client_credentials&scope=all-apis",
+                         headers={"Content-Type": "application/x-www-form-urlencoded",
+                                  "Authorization": "Basic " + basic})
+        if raw:
+            return r
+        if r.status != 200:
+            raise EmulatorError("oauth token request failed: %d %s" % (r.status, r.text))
+        return r.json()["access_token"]
 
     # -- conveniences for tests --------------------------------------------------------------
     def aad_token(self, client_id, client_secret=None, resource=DATABRICKS_RESOURCE, v2=False,

@@ -48,6 +48,8 @@ HttpResponse Emulator::handle_databricks(const HttpRequest& req, Endpoint endpoi
     const Pat* pat = state_.find_pat(host, token, now);
     if (pat == nullptr) return invalid_token();
     caller.principal = pat->owner;
+  } else if (auto oauth = oauth_principal(host, token, now)) {
+    caller.principal = *oauth;  // a Databricks OAuth token of this workspace
   } else {
     const AadToken* t = state_.find_aad_token(token, now);
     if (t == nullptr || t->resource != normalize_resource(kDatabricksResource)) {

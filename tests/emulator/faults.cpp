@@ -29,9 +29,10 @@ std::optional<std::pair<Endpoint, Fault>> Fault::from_json(const boost::json::va
     if (key == "endpoint") {
       if (val.is_string()) endpoint = endpoint_from_name(val.as_string());
       if (!endpoint) {
-        error =
-            "endpoint: expected one of aad|imds|arm|token_create|token_list|token_delete|"
-            "clusters_list";
+        error = "endpoint: expected one of";
+        for (std::size_t i = 0; i < kEndpointCount; ++i) {
+          error += std::string(i == 0 ? " " : "|") + std::string(kEndpointNames[i]);
+        }
         return std::nullopt;
       }
     } else if (key == "status") {

@@ -16,10 +16,21 @@
 
 namespace emu {
 
-enum class Endpoint { aad, imds, arm, token_create, token_list, token_delete, clusters_list };
-inline constexpr std::size_t kEndpointCount = 7;
+enum class Endpoint {
+  aad,
+  imds,
+  arm,
+  token_create,
+  token_list,
+  token_delete,
+  clusters_list,
+  oidc_discovery,
+  oidc_token
+};
+inline constexpr std::size_t kEndpointCount = 9;
 inline constexpr std::array<std::string_view, kEndpointCount> kEndpointNames = {
-    "aad", "imds", "arm", "token_create", "token_list", "token_delete", "clusters_list"};
+    "aad",           "imds",           "arm",       "token_create", "token_list", "token_delete",
+    "clusters_list", "oidc_discovery", "oidc_token"};
 
 std::string_view endpoint_name(Endpoint e);
 std::optional<Endpoint> endpoint_from_name(std::string_view name);

@@ -14,6 +14,8 @@ std::optional<Endpoint> classify(const HttpRequest& req) {
   // 2.1 is what the Databricks SDKs call; both versions answer the same list.
   if (p == "/api/2.0/clusters/list" || p == "/api/2.1/clusters/list")
     return Endpoint::clusters_list;
+  if (p == "/oidc/.well-known/oauth-authorization-server") return Endpoint::oidc_discovery;
+  if (p == "/oidc/v1/token") return Endpoint::oidc_token;
   if (p == "/metadata/identity/oauth2/token") return Endpoint::imds;
   if (starts_with_icase(p, "/subscriptions/")) return Endpoint::arm;
   auto segs = split_path(p);
@@ -57,6 +59,7 @@ HttpResponse Emulator::handle(const HttpRequest& req, const Admission& a, TimePo
 HttpResponse Emulator::dispatch(const HttpRequest& req, std::optional<Endpoint> endpoint,
                                 TimePoint now) {
   if (!endpoint) {
+    if (req.path.starts_with("/_emulator/oidc/")) return handle_oidc_control(req, now);
     if (req.path.starts_with("/_emulator/")) return handle_control(req, now);
     if (req.path.starts_with("/api/")) {
       return databricks_error(404, "ENDPOINT_NOT_FOUND",
@@ -72,6 +75,10 @@ HttpResponse Emulator::dispatch(const HttpRequest& req, std::optional<Endpoint> 
       return handle_imds(req, now);
     case Endpoint::arm:
       return handle_arm(req, now);
+    case Endpoint::oidc_discovery:
+      return handle_oidc_discovery(req, now);
+    case Endpoint::oidc_token:
+      return handle_oidc_token(req, now);
     default:
       return handle_databricks(req, *endpoint, now);
   }
@@ -91,7 +98,9 @@ HttpResponse Emulator::injected(Endpoint endpoint, const Fault& fault) const {
   std::string msg = "Injected fault: HTTP " + std::to_string(r.status);
   switch (endpoint) {
     case Endpoint::aad:
-    case Endpoint::imds: {
+    case Endpoint::imds:
+    case Endpoint::oidc_discovery:
+    case Endpoint::oidc_token: {
       std::string error = r.status == 429 ? "throttled" : "temporarily_unavailable";
       return json_reply(r.status,
                         boost::json::object{{"error", error}, {"error_description", msg}});

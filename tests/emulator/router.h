@@ -40,6 +40,13 @@ class Emulator {
   HttpResponse handle_arm(const HttpRequest& req, TimePoint now);
   // databricks_handlers.cpp
   HttpResponse handle_databricks(const HttpRequest& req, Endpoint endpoint, TimePoint now);
+  // oidc_handlers.cpp
+  HttpResponse handle_oidc_discovery(const HttpRequest& req, TimePoint now);
+  HttpResponse handle_oidc_token(const HttpRequest& req, TimePoint now);
+  HttpResponse handle_oidc_control(const HttpRequest& req, TimePoint now);
+  // The principal of a Databricks OAuth token issued by `host`, if it is live.
+  std::optional<std::string> oauth_principal(std::string_view host, std::string_view token,
+                                             TimePoint now) const;
   // control_handlers.cpp
   HttpResponse handle_control(const HttpRequest& req, TimePoint now);
 

@@ -193,6 +193,7 @@ void State::purge_expired(TimePoint now) {
   if (now - last_purge_ < std::chrono::seconds(1)) return;
   last_purge_ = now;
   std::erase_if(aad_tokens_, [&](const auto& e) { return e.second.expiry <= now; });
+  oidc_.purge_expired(now);
   std::int64_t now_ms = to_unix_ms(now);
   for (auto& [host, tokens] : pats_) {
     std::erase_if(tokens, [&](const auto& e) {

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "tests/emulator/assertion.h"
+#include "tests/emulator/oidc_state.h"
 
 namespace emu {
 
@@ -95,6 +96,9 @@ class State {
   const ArmWorkspace* find_workspace(std::string_view resource_id) const;  // case-insensitive
 
   Settings& settings() { return settings_; }
+  // Databricks OAuth of the workspace hosts (oidc_state.h).
+  OidcState& oidc() { return oidc_; }
+  const OidcState& oidc() const { return oidc_; }
 
   const AadToken& issue_aad_token(std::string_view client_id, std::string_view resource,
                                   TimePoint now);
@@ -121,6 +125,7 @@ class State {
   std::uint64_t next_order_ = 0;
   std::map<std::string, ArmWorkspace, std::less<>> workspaces_;  // key: lower-cased resource id
   Settings settings_;
+  OidcState oidc_;
   std::map<std::string, AadToken, std::less<>> aad_tokens_;
   // host → token_id → PAT, and value → (host, token_id) for authentication.
   std::map<std::string, std::map<std::string, Pat>, std::less<>> pats_;

@@ -35,7 +35,7 @@ Config test_config() {
   closed.management_token = true;
   closed.resource_id =
       "/subscriptions/s/resourceGroups/r/providers/Microsoft.Databricks/workspaces/w";
-  closed.allow = AllowList{{"nobody-by-this-name"}, {}, {4242}};
+  closed.allow = AllowList{{"nobody-by-this-name"}, {}, {4242}, {}};
   c.workspaces["closed"] = closed;
   return c;
 }

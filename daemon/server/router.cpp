@@ -35,9 +35,9 @@ bool is_plain_name(std::string_view s) {
   return true;
 }
 
-// Reads min_valid=SECONDS from a query string; absent means the default.
-Result<Seconds> min_valid_from(std::string_view query) {
-  Seconds value = kDefaultMinValid;
+// Reads min_valid=SECONDS from a query string; nullopt when absent (the workspace's default).
+Result<std::optional<Seconds>> min_valid_from(std::string_view query) {
+  std::optional<Seconds> value;
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view kv = query.substr(0, amp);
@@ -206,15 +206,16 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
   const Workspace* ws = broker.workspace(name);
   // The same decision as the full path's (Workspace::authorize); a denied peer gets its 403 there.
   if (ws == nullptr || !ws->authorize(peer)) return false;
-  const auto min_valid = min_valid_from(query);
-  if (!min_valid) return false;
-  const auto pat = ws->peek_pat(*min_valid);
+  const auto asked = min_valid_from(query);
+  if (!asked) return false;
+  const Seconds min_valid = asked->value_or(kDefaultMinValid);
+  const auto pat = ws->peek_pat(min_valid);
   if (!pat) return false;
   if (audit_ != nullptr) {
     // Appended to a buffer: no syscall here (the flush timer writes it out).
     AuditRecord r = audit_record(peer, ws->name(), "pat");
     r.token_id = pat->token_id;
-    r.min_valid = min_valid->count();
+    r.min_valid = min_valid.count();
     audit_->record(std::move(r));
   }
   const std::string_view host = ws->host();
@@ -266,13 +267,14 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     const auto state = loopback_ ? loopback_() : nullptr;
     return done(sdk_env_response(state.get(), *ws));
   }
-  auto min_valid = min_valid_from(query);
-  if (!min_valid) return done(error_response(min_valid.error()));
-  record->min_valid = min_valid->count();
+  const auto asked = min_valid_from(query);
+  if (!asked) return done(error_response(asked.error()));
+  const Seconds min_valid = asked->value_or(ws->default_min_valid(action));
+  record->min_valid = min_valid.count();
 
   if (action == "aad") {
     const std::string resource = broker->config().endpoints.databricks_resource;
-    ws->aad(*min_valid, [resource, record, done = std::move(done)](Result<AccessToken> t) {
+    ws->aad(min_valid, [resource, record, done = std::move(done)](Result<AccessToken> t) {
       if (!t) return done(error_response(t.error()));
       record->fingerprint = fingerprint(t->value);
       done(json_response(200, json::object{{"access_token", t->value},
@@ -283,7 +285,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "token") {
-    ws->token(*min_valid, peer.uid,
+    ws->token(min_valid, peer.uid,
               [broker, ws, record, done = std::move(done)](Result<WorkspaceBearer> b) {
                 if (!b) return done(error_response(b.error()));
                 record->fingerprint = fingerprint(b->token);
@@ -295,7 +297,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "headers") {
-    ws->headers(*min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
+    ws->headers(min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
       if (!h) return done(error_response(h.error()));
       for (const auto& [k, v] : h->headers)
         if (k == "Authorization")
@@ -309,7 +311,7 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    ws->pat(*min_valid, peer.uid, [broker, ws, record, done = std::move(done)](Result<ServedPat> p) {
+    ws->pat(min_valid, peer.uid, [broker, ws, record, done = std::move(done)](Result<ServedPat> p) {
       if (!p) return done(error_response(p.error()));
       record->token_id = p->token_id;
       // Asked after the PAT: an ARM-looked-up host is known by then.

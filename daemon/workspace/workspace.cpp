@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "daemon/cache/refresh_policy.h"
 #include "daemon/loopback_secrets.h"
 #include "daemon/server/executable_check.h"
 #include "daemon/server/peer_access.h"
@@ -88,6 +89,11 @@ std::string Workspace::denied_message(const PeerIdentity& peer) const {
   }
   return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
          "; ask the operator to add it to workspaces." + name() + ".allow";
+}
+
+Seconds Workspace::default_min_valid(std::string_view action) const {
+  if (action == "pat" || (action == "token" && pats_ != nullptr)) return kDefaultMinValid;
+  return auth_->default_min_valid();
 }
 
 void Workspace::aad(Seconds min_valid, TokenCallback done) {

@@ -50,7 +50,7 @@ def parse_args():
     p.add_argument("--oauth-lifetime", type=int, default=150)
     # min_valid mix: "value:weight,…" (0 = the client does not ask).
     p.add_argument("--pat-mix", default="40:35,60:35,90:20,150:10")
-    p.add_argument("--oauth-mix", default="40:50,60:50")
+    p.add_argument("--oauth-mix", default="40:40,60:40,0:20")
     return p.parse_args()
 
 

@@ -190,7 +190,9 @@ def oauth_mode(r):
     per_h = sorted(v * real_min for v in per_ratio.values()) or [float("nan")]
     scale = refresh_interval(REAL_TTL) / every
     pats_seen = max((s["ours"] + s["foreign"] for s in r["samples"]), default=0)
-    default_mv = ttl / 2 if ttl < 600 else 300
+    # refresh_policy.h default_min_valid: half the lifetime as received (whole seconds, so a 150 s
+    # token received a few ms after issue lived 149 s: 74 s) under 10 minutes, never below 40 s.
+    default_mv = max((ttl - 1) // 2, MIN_SERVE) if ttl < 600 else 300
     by, short, lat = answers_summary(r, default_mv)
     kinds = {a.get("token_kind") for a in r["answers"] if a["status"] == 200 and "left" in a}
     burst = peak_burst(c["times"]["oidc_token"])

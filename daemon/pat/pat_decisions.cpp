@@ -127,6 +127,14 @@ TimePoint rotation_due_at(const PatPolicy& policy, TimePoint created, TimePoint 
   return expires - effective_rotate_before(policy, created, expires);
 }
 
+TimePoint rotation_start_at(const PatPolicy& policy, TimePoint created, TimePoint expires,
+                            double jitter_unit) {
+  const Seconds lead = effective_rotate_before(policy, created, expires);
+  const auto early = std::chrono::duration_cast<Millis>(std::chrono::duration<double>(
+      static_cast<double>(lead.count()) * kRotationJitter * std::clamp(jitter_unit, 0.0, 1.0)));
+  return rotation_due_at(policy, created, expires) - early;
+}
+
 Result<Seconds> lifetime_to_request(const PatPolicy& policy, Seconds min_valid) {
   if (min_valid < Seconds(0)) {
     return make_error(ErrorCode::bad_request, "min_valid must not be negative");

@@ -186,7 +186,8 @@ void PatManager::schedule_rotation() {
   // Only a PAT someone can be served needs a successor ahead of time; without one the next get()
   // mints on demand.
   if (stopped_ || !current_ || !policy_.enabled) return;
-  TimePoint at = pat::rotation_due_at(policy_, current_->created, current_->expires);
+  TimePoint at = pat::rotation_start_at(policy_, current_->created, current_->expires,
+                                        current_->rotation_jitter);
   if (retry_rotation_at_) at = std::max(at, *retry_rotation_at_);
   if (at >= current_->expires) return;  // nothing to gain; the next get() mints
   rotation_at_ = at;

@@ -127,7 +127,8 @@ class PatManager {
     std::string nonce;
     TimePoint created;
     TimePoint expires;
-    TimePoint promised{};  // as recorded in the ledger
+    TimePoint promised{};        // as recorded in the ledger
+    double rotation_jitter = 0;  // drawn at mint: how early its rotation starts (pat_decisions.h)
   };
   struct PatWait {
     Seconds min_valid;

@@ -177,6 +177,7 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
   const TimePoint expires = *minted.info.expires;
   if (current_) spdlog::info("pat {}: token {} superseded", workspace_, current_->token_id);
   current_ = Current{std::move(minted.value), minted.info.token_id, nonce, created, expires};
+  current_->rotation_jitter = rt_.random_unit();
   spdlog::info("pat {}: minted token {} expiring at {}", workspace_, current_->token_id,
                unix_text(expires));
   schedule_rotation();

@@ -92,6 +92,19 @@ TEST(PatRotation, RotateBeforeCappedAtHalfTheLifetime) {
   EXPECT_EQ(rotation_due_at(p, kT0, kT0 + Seconds(120)), kT0 + Seconds(60));
 }
 
+TEST(PatRotation, StartsUpToATenthOfRotateBeforeEarlyNeverLate) {
+  const auto p = policy(3600, 1200);
+  const TimePoint exp = kT0 + Seconds(3600);
+  EXPECT_EQ(rotation_start_at(p, kT0, exp, 0.0), kT0 + Seconds(2400));
+  EXPECT_EQ(rotation_start_at(p, kT0, exp, 0.5), kT0 + Seconds(2340));
+  EXPECT_EQ(rotation_start_at(p, kT0, exp, 1.0), kT0 + Seconds(2280));
+  EXPECT_EQ(rotation_start_at(p, kT0, exp, 7.0), kT0 + Seconds(2280));  // clamped
+  EXPECT_EQ(rotation_start_at(p, kT0, exp, -1.0), kT0 + Seconds(2400));
+  // Of the applied (capped) rotate_before: 60 s of a 120 s PAT, so at most 6 s early.
+  const auto capped = policy(120, 300);
+  EXPECT_EQ(rotation_start_at(capped, kT0, kT0 + Seconds(120), 1.0), kT0 + Seconds(54));
+}
+
 TEST(PatLifetime, PolicyLifetimeWhenMinValidIsSmall) {
   auto l = lifetime_to_request(policy(3600), Seconds(300));
   ASSERT_TRUE(l);

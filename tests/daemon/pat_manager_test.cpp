@@ -257,6 +257,7 @@ TEST_F(PatManagerTest, ALargerMinValidArrivingDuringAMintGetsItsOwnMint) {
 }
 
 TEST_F(PatManagerTest, RotatesRotateBeforeAheadAndKeepsSupersededUntilExpiry) {
+  rt_.set_random(0.0);  // the latest the rotation jitter allows: exactly rotate_before ahead
   boot(policy(3600, 1200));
   auto first = get_now();
   ASSERT_TRUE(first->ok());
@@ -274,6 +275,24 @@ TEST_F(PatManagerTest, RotatesRotateBeforeAheadAndKeepsSupersededUntilExpiry) {
   rt_.advance(Seconds(1200));  // a expires: deleted from the workspace and forgotten
   EXPECT_EQ(api_.removed, std::vector<std::string>{a});
   EXPECT_EQ(mgr_->status().active, 1);
+  expect_consistent();
+}
+
+// Found by the fleet benchmark: 50 agents started together minted in the same second at every
+// rotation (no jitter). Each PAT's rotation now starts up to 10 % of rotate_before early.
+TEST_F(PatManagerTest, RotationStartsUpToATenthOfRotateBeforeEarlySoAFleetSpreadsOut) {
+  rt_.set_random(0.75);  // drawn at the mint: 0.75 x 10 % x 1200 s = 90 s early
+  boot(policy(3600, 1200));
+  ASSERT_TRUE(get_now()->ok());
+  const TimePoint created = rt_.now();
+  EXPECT_EQ(mgr_->status().next_rotation, created + Seconds(2310));
+  rt_.set_random(0.0);
+  rt_.advance(Seconds(2309));
+  EXPECT_EQ(api_.create_calls, 1);
+  rt_.advance(Seconds(1));  // proactive, 90 s before the rotation is due; no client is forced
+  EXPECT_EQ(api_.create_calls, 2);
+  // The successor drew 0: its rotation is due exactly rotate_before before its expiry.
+  EXPECT_EQ(mgr_->status().next_rotation, rt_.now() + Seconds(2400));
   expect_consistent();
 }
 

@@ -608,17 +608,29 @@ std::string secret_file_config(const std::string& file) {
          file + R"(" } } })";
 }
 
-TEST(SecretHygiene, SecretFileReadableByGroupOrOthersIsRefused) {
+TEST(SecretHygiene, SecretFileWithGroupOrOtherBitsIsRefused) {
   TempDir dir;
-  for (mode_t mode : {0644, 0640, 0604, 0440}) {
+  // 0620 and 0602 were accepted at load before (only read bits were checked) and then failed
+  // every refresh: the load check now applies the rule of every read.
+  for (mode_t mode : {0644, 0640, 0604, 0440, 0620, 0602}) {
     std::string file = dir.write("x.secret", "s", mode);
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
-    EXPECT_THAT(
-        problems_of(secret_file_config(file)),
-        ElementsAre("credentials.ci-sp.client_secret_file: " + file +
-                    " is readable by group or others (mode " + octal + "); run chmod 600 " + file));
+    EXPECT_THAT(problems_of(secret_file_config(file)),
+                ElementsAre("credentials.ci-sp.client_secret_file: " + file +
+                            " has group or other permission bits (mode " + octal +
+                            "): refused; run chmod 600 " + file));
   }
+}
+
+TEST(SecretHygiene, SymlinkedSecretFileIsRefusedAtLoad) {
+  TempDir dir;
+  std::string real = dir.write("real.secret", "s", 0600);
+  std::string link = dir / "link.secret";
+  fs::create_symlink(real, link);
+  EXPECT_THAT(problems_of(secret_file_config(link)),
+              ElementsAre("credentials.ci-sp.client_secret_file: " + link +
+                          " is a symbolic link: refused (a secret file must be the file itself)"));
 }
 
 TEST(SecretHygiene, PrivateSecretFileIsAccepted) {
@@ -637,7 +649,9 @@ TEST(SecretHygiene, CertificateFileModeIsCheckedToo) {
       "tenant_id": "t", "client_id": "c", "certificate_file": ")" +
                           pem + R"(" } } })"),
               ElementsAre("credentials.cert.certificate_file: " + pem +
-                          " is readable by group or others (mode 0640); run chmod 600 " + pem));
+                          " has group or other permission bits (mode 0640): refused; run chmod "
+                          "600 " +
+                          pem));
 }
 
 TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
@@ -652,7 +666,7 @@ TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
   ::chmod((dir / "d").c_str(), 0700);
   EXPECT_THAT(problems_of(secret_file_config(dir / "d")),
               ElementsAre("credentials.ci-sp.client_secret_file: " + (dir / "d") +
-                          " is not a regular file"));
+                          " is not a regular file: refused"));
 }
 
 TEST(SecretHygiene, TokenFileIsExemptFromTheModeCheck) {

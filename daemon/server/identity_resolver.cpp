@@ -78,8 +78,13 @@ void IdentityResolver::set_names(const AllowNames& names) {
   if (names == names_) return;
   names_ = names;
   ++generation_;
+  // Connections waiting now need what the new names need. The others ask at their next request:
+  // nothing is looked up ahead (at start-up, no NSS module is loaded before a client connects).
   const SteadyTime now = runtime_.steady_now();
-  for (const auto& group : names_.groups) look_up_group(group, now);
+  waiters_.for_each([&](const PeerIdentity& peer) {
+    if (names_.user) look_up(peer.uid, now);
+    for (const auto& group : names_.groups) look_up_group(group, now);
+  });
 }
 
 bool IdentityResolver::fill(PeerIdentity& peer) const {

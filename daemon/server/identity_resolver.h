@@ -65,8 +65,8 @@ class IdentityResolver {
   IdentityResolver& operator=(const IdentityResolver&) = delete;
 
   // The names of the current configuration (at start and on every reload). Changed names start a
-  // new generation: open connections are filled again at their next request, and the groups new to
-  // the lists are looked up at once.
+  // new generation: open connections are filled again at their next request, connections waiting
+  // for lookups get those of the new names too.
   void set_names(const AllowNames& names);
   std::uint64_t generation() const { return generation_; }
 

@@ -236,18 +236,29 @@ TEST_F(IdentityResolverTest, ALookupPastTheDeadlineCountsAsFailed) {
   EXPECT_EQ(lookup_failure(allow, *alice), "no answer from the name service (NSS) within 15 s");
 }
 
-TEST_F(IdentityResolverTest, NewAllowNamesStartAGenerationAndAreLookedUpAtOnce) {
+// A reload that names a new group: a connection filled before it is no longer complete (the
+// generation moved on), and one waiting for a lookup across the reload is answered with the new
+// group resolved too.
+TEST_F(IdentityResolverTest, NewAllowNamesStartAGenerationWaitersGetThemToo) {
   resolved(1001);
   const std::uint64_t before = resolver->generation();
   resolver->set_names(AllowNames{true, {"data"}});  // unchanged: same generation
   EXPECT_EQ(resolver->generation(), before);
+  names.hold(1002);
+  std::optional<PeerIdentity> bob;
+  resolver->resolve(peer(1002), [&](PeerIdentity p) { bob = std::move(p); });
+  names.wait_for_lookup(1002);
   names.add_group("ops", 600);
   resolver->set_names(AllowNames{true, {"data", "ops"}});
   EXPECT_EQ(resolver->generation(), before + 1);
-  PeerIdentity p = peer(1001);
-  while (!resolver->fill(p)) ASSERT_TRUE(rt.wait_and_run());  // no connection asked for "ops"
-  ASSERT_EQ(p.allow_groups.size(), 2u);
-  EXPECT_EQ(p.allow_groups[1].gid, std::optional<gid_t>(600));
+  names.release_all();
+  while (!bob) ASSERT_TRUE(rt.wait_and_run());
+  ASSERT_EQ(bob->allow_groups.size(), 2u);
+  EXPECT_EQ(bob->allow_groups[1].gid, std::optional<gid_t>(600));
+  EXPECT_EQ(bob->names_generation, before + 1);
+  PeerIdentity alice = peer(1001);
+  EXPECT_TRUE(resolver->fill(alice));  // "ops" is cached now, alice's user still fresh
+  EXPECT_EQ(names.group_calls(), 2);
 }
 
 TEST_F(IdentityResolverTest, NoNamesInTheAllowListsNeedNoLookup) {

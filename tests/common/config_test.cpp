@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
+
 namespace dbx {
 namespace {
 
@@ -18,34 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "dbxcred-config-test-XXXXXX").string();
-    char* made = ::mkdtemp(templ.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-  // Writes `content` to `name` with exactly `mode`; returns the absolute path.
-  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) const {
-    std::string p = *this / name;
-    fs::create_directories(fs::path(p).parent_path());
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-    ::chmod(p.c_str(), mode);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 struct Parsed {
   std::optional<Config> config;
@@ -608,17 +583,29 @@ std::string secret_file_config(const std::string& file) {
          file + R"(" } } })";
 }
 
-TEST(SecretHygiene, SecretFileReadableByGroupOrOthersIsRefused) {
+TEST(SecretHygiene, SecretFileWithGroupOrOtherBitsIsRefused) {
   TempDir dir;
-  for (mode_t mode : {0644, 0640, 0604, 0440}) {
+  // 0620 and 0602 were accepted at load before (only read bits were checked) and then failed
+  // every refresh: the load check now applies the rule of every read.
+  for (mode_t mode : {0644, 0640, 0604, 0440, 0620, 0602}) {
     std::string file = dir.write("x.secret", "s", mode);
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
-    EXPECT_THAT(
-        problems_of(secret_file_config(file)),
-        ElementsAre("credentials.ci-sp.client_secret_file: " + file +
-                    " is readable by group or others (mode " + octal + "); run chmod 600 " + file));
+    EXPECT_THAT(problems_of(secret_file_config(file)),
+                ElementsAre("credentials.ci-sp.client_secret_file: " + file +
+                            " has group or other permission bits (mode " + octal +
+                            "): refused; run chmod 600 " + file));
   }
+}
+
+TEST(SecretHygiene, SymlinkedSecretFileIsRefusedAtLoad) {
+  TempDir dir;
+  std::string real = dir.write("real.secret", "s", 0600);
+  std::string link = dir / "link.secret";
+  fs::create_symlink(real, link);
+  EXPECT_THAT(problems_of(secret_file_config(link)),
+              ElementsAre("credentials.ci-sp.client_secret_file: " + link +
+                          " is a symbolic link: refused (a secret file must be the file itself)"));
 }
 
 TEST(SecretHygiene, PrivateSecretFileIsAccepted) {
@@ -637,7 +624,9 @@ TEST(SecretHygiene, CertificateFileModeIsCheckedToo) {
       "tenant_id": "t", "client_id": "c", "certificate_file": ")" +
                           pem + R"(" } } })"),
               ElementsAre("credentials.cert.certificate_file: " + pem +
-                          " is readable by group or others (mode 0640); run chmod 600 " + pem));
+                          " has group or other permission bits (mode 0640): refused; run chmod "
+                          "600 " +
+                          pem));
 }
 
 TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
@@ -652,7 +641,7 @@ TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
   ::chmod((dir / "d").c_str(), 0700);
   EXPECT_THAT(problems_of(secret_file_config(dir / "d")),
               ElementsAre("credentials.ci-sp.client_secret_file: " + (dir / "d") +
-                          " is not a regular file"));
+                          " is not a regular file: refused"));
 }
 
 TEST(SecretHygiene, TokenFileIsExemptFromTheModeCheck) {

@@ -15,7 +15,7 @@ LDFLAGS="$(dpkg-buildflags --get LDFLAGS)" \
 cmake --build "$build" -j"${JOBS:-2}" >&2
 (cd "$build" && rm -f dbxcred_*.deb && cpack -G DEB >&2)
 deb=$(ls "$root/$build"/dbxcred_*.deb)
-# lintian: errors and warnings fail the build; a warning that does not apply is overridden, with the reason, in
-# packaging/lintian/dbxcred.
+# lintian: errors and warnings fail the build; a warning that does not apply is overridden, with
+# the reason, in packaging/lintian/dbxcred.
 lintian --fail-on error,warning "$deb" >&2
 echo "$deb"

@@ -32,6 +32,9 @@ constexpr CommandInfo kCommands[] = {
      "the daemon's version, uptime, tokens and PATs (never a secret)"},
     {Command::workspaces, "workspaces", "workspaces",
      "the workspaces you may use: name, host, PAT yes/no"},
+    {Command::audit, "audit", "audit [--since DUR] [--json]",
+     "recent audit records (default: the last hour; root and the service user only);\n"
+     "--json: one JSON object per line"},
 };
 
 // Indents every line of `text` by `indent` spaces.
@@ -252,6 +255,21 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       case Command::status:
         if (arg == "--json") {
           inv.json = true;
+          continue;
+        }
+        break;
+      case Command::audit:
+        if (arg == "--json") {
+          inv.json = true;
+          continue;
+        }
+        if (is_option(arg, "--since")) {
+          auto v = option_value(args, i, "--since", command);
+          if (!v) return v.error();
+          auto d = parse_duration(*v);
+          if (!d)
+            return usage_error("--since: expected a duration like \"1h\", got \"" + *v + "\"");
+          inv.since_seconds = d->count();
           continue;
         }
         break;

@@ -12,7 +12,19 @@
 
 namespace dbx::cli {
 
-enum class Command { help, version, pat, token, aad, headers, env, exec, status, workspaces };
+enum class Command {
+  help,
+  version,
+  pat,
+  token,
+  aad,
+  headers,
+  env,
+  exec,
+  status,
+  workspaces,
+  audit
+};
 
 enum class HeaderFormat { curl, http, json };
 enum class Shell { sh, fish, json };
@@ -30,8 +42,9 @@ struct Invocation {
   HeaderFormat header_format = HeaderFormat::curl;
   EnvSource env_source = EnvSource::pat;
   Shell shell = Shell::sh;
-  bool json = false;              // status --json
-  std::vector<std::string> argv;  // exec: CMD ARG…
+  bool json = false;                          // status --json, audit --json
+  std::optional<std::int64_t> since_seconds;  // audit --since
+  std::vector<std::string> argv;              // exec: CMD ARG…
 };
 
 // `args` excludes argv[0].

@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "client/audit_format.h"
 #include "client/status_format.h"
 
 namespace dbx::cli {
@@ -142,6 +143,13 @@ Expected<std::string> run_command(const Invocation& inv,
       if (!answer) return answer.error();
       if (inv.json) return json::serialize(*answer) + "\n";
       return format_status(*answer, now);
+    }
+    case Command::audit: {
+      std::string target = "/v1/audit";
+      if (inv.since_seconds) target += "?since=" + std::to_string(*inv.since_seconds);
+      auto answer = api.get_object(target);
+      if (!answer) return answer.error();
+      return format_audit(*answer, inv.json);
     }
     case Command::workspaces: {
       auto answer = api.get_object("/v1/workspaces");

@@ -84,10 +84,22 @@ struct PatPolicy {
   bool operator==(const PatPolicy&) const = default;
 };
 
+// One `allow.executables` entry: the program's absolute path (symlinks are resolved when it is
+// checked) and, optionally, the SHA-256 of its content (64 lowercase hex digits).
+struct ExecutableRule {
+  std::string path;
+  std::optional<std::string> sha256;
+  bool operator==(const ExecutableRule&) const = default;
+};
+
 struct AllowList {
   std::vector<std::string> users;
   std::vector<std::string> groups;
   std::vector<std::uint32_t> uids;
+  // Empty: any program. Else the connecting process's executable must match one entry as well
+  // (when users, groups and uids are all empty, the executable alone decides).
+  // (A default member initialiser: aggregate initialisations naming three lists stay warning-free.)
+  std::vector<ExecutableRule> executables = {};
   bool operator==(const AllowList&) const = default;
 };
 
@@ -124,6 +136,18 @@ struct ListenConfig {
 struct LimitsConfig {
   std::size_t max_connections = 4096;          // beyond: 503 and close
   std::size_t max_connections_per_uid = 1024;  // Unix socket only: per peer uid (503 beyond)
+  // Per-uid token bucket on the socket (429 rate_limited beyond): sustained requests per second
+  // (0: off) and the burst on top. A build agent's bursts of a few hundred calls never notice it;
+  // a client looping without pause is slowed to the sustained rate, not the others.
+  std::uint32_t requests_per_second_per_uid = 200;
+  std::uint32_t request_burst_per_uid = 2000;
+};
+
+// The optional "audit" block (SPEC.md "Audit"): records always go to the journal under systemd and
+// to memory for /v1/audit; `path` adds a JSON-lines file.
+struct AuditConfig {
+  std::optional<std::string> path;  // absolute
+  bool operator==(const AuditConfig&) const = default;
 };
 
 struct Config {
@@ -141,6 +165,7 @@ struct Config {
   // Tuning knobs beyond SPEC.md (documented in config/): how long a client waits for an upstream.
   Seconds request_deadline{15};
   LimitsConfig limits;  // optional "limits" key; applies on restart only
+  AuditConfig audit;
 };
 
 struct ConfigProblems {

@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "common/config.h"
+#include "common/secret_file_rule.h"
 
 namespace dbx::config_files {
 
@@ -52,27 +53,13 @@ std::string octal_mode(unsigned mode) {
 }
 
 bool check_secret_file(const std::string& file, const std::string& json_path, ProblemSink& sink) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) {
-    sink.add(json_path, "cannot read " + file + ": " + std::strerror(errno));
+  auto opened = open_checked_file(file, FileRule::secret);
+  if (!opened) {
+    sink.add(json_path, opened.error().message);
     return false;
   }
-  if (!S_ISREG(st.st_mode)) {
-    sink.add(json_path, file + " is not a regular file");
-    return false;
-  }
-  if ((st.st_mode & kForeignReadBits) != 0) {
-    sink.add(json_path, file + " is readable by group or others (mode " + octal_mode(st.st_mode) +
-                            "); run chmod 600 " + file);
-    return false;
-  }
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    sink.add(json_path, "cannot read " + file + ": " + std::strerror(errno));
-    return false;
-  }
-  ::close(fd);
-  if (st.st_size == 0) {
+  ::close(opened->fd);
+  if (opened->size == 0) {
     sink.add(json_path, file + " is empty");
     return false;
   }

@@ -18,8 +18,9 @@ std::string folder_of(const std::string& config_path);
 // `path` if absolute, else `base`/`path`; normalised either way.
 std::string resolve_under(const std::string& base, const std::string& path);
 
-// A secret file must exist, be a regular file we can open, and not be readable by group or
-// others. Reports at `json_path`; returns true when the file passed.
+// A secret file must pass the rule every later read applies (open_checked_file, FileRule::secret:
+// not a symlink, a regular file, owned by root or the service user, no group/other permission
+// bits) and not be empty. Reports at `json_path`; returns true when the file passed.
 bool check_secret_file(const std::string& file, const std::string& json_path, ProblemSink& sink);
 
 // A config holding an inline secret must not be readable by group or others. When the config's

@@ -107,6 +107,7 @@ class Parser {
       }
     }
     if (const json::object* o = r.object("limits")) parse_limits(*o);
+    if (const json::object* o = r.object("audit")) parse_audit(*o);
     r.finish();
     return std::move(config_);
   }
@@ -412,8 +413,53 @@ class Parser {
          r.integer_array("uids", 0, UINT32_MAX - 1).value_or(std::vector<std::int64_t>{})) {
       allow.uids.push_back(static_cast<std::uint32_t>(uid));
     }
+    if (const json::value* v = r.get("executables"))
+      parse_executables(*v, r.path("executables"), allow);
     r.finish();
     return allow;
+  }
+
+  // "executables": ["/abs/path", {"path": "/abs/path", "sha256": "64 hex digits"}, ...]
+  void parse_executables(const json::value& v, const std::string& path, AllowList& allow) {
+    if (!v.is_array()) {
+      sink_.add(path,
+                "expected an array of paths or {\"path\", \"sha256\"} objects, got " + describe(v));
+      return;
+    }
+    std::size_t i = 0;
+    for (const json::value& e : v.get_array()) {
+      const std::string at = path + "[" + std::to_string(i++) + "]";
+      ExecutableRule rule;
+      if (e.is_string()) {
+        rule.path = std::string(e.get_string());
+        if (rule.path.empty() || rule.path.front() != '/') {
+          sink_.add(at, "expected an absolute path, got " + describe(e));
+          continue;
+        }
+      } else if (e.is_object()) {
+        ObjectReader r(e.get_object(), at, sink_);
+        auto p = required_string(r, "path", "the program's absolute path");
+        if (p && p->front() != '/')
+          r.problem("path", "expected an absolute path, got " + quoted(*p));
+        if (auto h = optional_nonempty(r, "sha256")) {
+          std::string lower;
+          for (char c : *h) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          if (lower.size() != 64 ||
+              lower.find_first_not_of("0123456789abcdef") != std::string::npos)
+            r.problem("sha256",
+                      "expected 64 hex digits (sha256sum of the program), got " + quoted(*h));
+          else
+            rule.sha256 = lower;
+        }
+        r.finish();
+        if (!p || p->front() != '/') continue;
+        rule.path = *p;
+      } else {
+        sink_.add(at, "expected a path or a {\"path\", \"sha256\"} object, got " + describe(e));
+        continue;
+      }
+      allow.executables.push_back(std::move(rule));
+    }
   }
 
   // A required port; 0 (after a problem) when missing or bad.
@@ -433,6 +479,16 @@ class Parser {
       config_.limits.max_connections = static_cast<std::size_t>(*n);
     if (auto n = r.integer("max_connections_per_uid", 1, 65536))
       config_.limits.max_connections_per_uid = static_cast<std::size_t>(*n);
+    if (auto n = r.integer("requests_per_second_per_uid", 0, 1000000))
+      config_.limits.requests_per_second_per_uid = static_cast<std::uint32_t>(*n);
+    if (auto n = r.integer("request_burst_per_uid", 1, 10000000))
+      config_.limits.request_burst_per_uid = static_cast<std::uint32_t>(*n);
+    r.finish();
+  }
+
+  void parse_audit(const json::object& o) {
+    ObjectReader r(o, "audit", sink_);
+    config_.audit.path = absolute_path_value(r, "path");
     r.finish();
   }
 

@@ -74,7 +74,18 @@ json::value allow_json(const std::optional<AllowList>& allow) {
   json::array users(allow->users.begin(), allow->users.end());
   json::array groups(allow->groups.begin(), allow->groups.end());
   json::array uids(allow->uids.begin(), allow->uids.end());
-  return json::object{{"users", users}, {"groups", groups}, {"uids", uids}};
+  json::object o{{"users", users}, {"groups", groups}, {"uids", uids}};
+  if (!allow->executables.empty()) {
+    json::array exes;
+    for (const ExecutableRule& e : allow->executables) {
+      if (e.sha256)
+        exes.push_back(json::object{{"path", e.path}, {"sha256", *e.sha256}});
+      else
+        exes.push_back(json::string(e.path));
+    }
+    o["executables"] = std::move(exes);
+  }
+  return o;
 }
 
 json::object workspace_json(const WorkspaceConfig& w) {
@@ -127,7 +138,10 @@ json::object config_json(const Config& c) {
   o["listen"] = listen_json(c.listen);
   o["request_deadline"] = format_duration(c.request_deadline);
   o["limits"] = json::object{{"max_connections", c.limits.max_connections},
-                             {"max_connections_per_uid", c.limits.max_connections_per_uid}};
+                             {"max_connections_per_uid", c.limits.max_connections_per_uid},
+                             {"requests_per_second_per_uid", c.limits.requests_per_second_per_uid},
+                             {"request_burst_per_uid", c.limits.request_burst_per_uid}};
+  o["audit"] = json::object{{"path", optional_string(c.audit.path)}};
   return o;
 }
 

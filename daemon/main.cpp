@@ -20,9 +20,12 @@
 #include "common/config.h"
 #include "common/log.h"
 #include "daemon/asio_runtime.h"
+#include "daemon/audit/audit_log.h"
 #include "daemon/broker.h"
 #include "daemon/clock_watch.h"
+#include "daemon/server/executable_check.h"
 #include "daemon/server/loopback_server.h"
+#include "daemon/server/rate_limit.h"
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
@@ -150,11 +153,23 @@ int main(int argc, char** argv) {
   auto broker = std::make_shared<dbx::Broker>(runtime, metered, *config);
   dbx::Router router(
       runtime, [&broker] { return broker; }, runtime.now());
+  // Accountability (docs/AUDIT.md): audit records, allow.executables' hashes, per-uid rate limit.
+  dbx::AuditLog audit(runtime, dbx::AuditLog::systemd_journal_socket());
+  if (auto s = audit.open_file(config->audit.path); !s) {
+    std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  dbx::ExeHashCache& exe_hashes = dbx::exe_hash_cache();
+  exe_hashes.prime(*config);
+  dbx::UidRateLimiter rate_limiter(config->limits.requests_per_second_per_uid,
+                                   config->limits.request_burst_per_uid);
+  router.set_accountability(&audit, &rate_limiter);
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
   dbx::UnixServer server(io, runtime, router, limits);
   dbx::LoopbackListeners loopback(
       io, runtime, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
+  loopback.routes().set_audit(&audit);
   router.set_upstream_metrics(&upstream_metrics);
   loopback.adopt(std::move(activated->loopback));
   if (auto s = loopback.apply(*config); !s) {
@@ -189,6 +204,11 @@ int main(int argc, char** argv) {
     dbx::sd_notify_state("RELOADING=1");
     dbx::ConfigProblems p;
     auto next = dbx::load_config(config_path, p);
+    // The audit file is reopened on every SIGHUP (logrotate moved it away), also when the new
+    // configuration is refused; a file that cannot be opened leaves the one in use in use.
+    if (auto s = audit.open_file(next ? next->audit.path : audit.file_path()); !s)
+      spdlog::error("reload: {}; audit records still go to the file opened before",
+                    s.error().message);
     if (!next) {
       for (const auto& line : p.lines) spdlog::error("reload refused: {}", line);
       spdlog::error("reload refused: the previous configuration stays in force");
@@ -199,7 +219,9 @@ int main(int argc, char** argv) {
     if (next->socket.path != config->socket.path || next->socket.mode != config->socket.mode ||
         next->socket.group != config->socket.group || next->tls_ca_file != config->tls_ca_file ||
         next->limits.max_connections != config->limits.max_connections ||
-        next->limits.max_connections_per_uid != config->limits.max_connections_per_uid)
+        next->limits.max_connections_per_uid != config->limits.max_connections_per_uid ||
+        next->limits.requests_per_second_per_uid != config->limits.requests_per_second_per_uid ||
+        next->limits.request_burst_per_uid != config->limits.request_burst_per_uid)
       spdlog::warn("reload: socket, tls and limits settings take effect on restart only");
     if (next->state_dir != config->state_dir) {
       // The lock is on the state_dir this process started with: another one stays unlocked.
@@ -207,6 +229,7 @@ int main(int argc, char** argv) {
       next->state_dir = config->state_dir;
     }
     spdlog::default_logger()->set_level(spdlog::level::from_str(next->log.level));
+    exe_hashes.prime(*next);
     auto replacement = std::make_shared<dbx::Broker>(runtime, metered, *next, broker.get());
     spdlog::info(
         "configuration reloaded: {} workspace(s), {} credential(s); kept the cached tokens of {} "
@@ -283,5 +306,6 @@ int main(int argc, char** argv) {
   for (const auto& old : retired)
     if (auto b = old.lock()) b->abandon_waiters();
   broker->abandon_waiters();
+  audit.flush();
   return 0;
 }

@@ -106,7 +106,9 @@ write_config() {
   "state_dir": "$3",
   "instance": "bench",
   "log": { "level": "warn" },
-  "limits": { "max_connections": 12000, "max_connections_per_uid": 12000 },
+  "limits": { "max_connections": 12000, "max_connections_per_uid": 12000,
+              "requests_per_second_per_uid": 0 },
+  "audit": { "path": "$(dirname "$3")/audit-$(basename "$3").jsonl" },
   "endpoints": { "authority": "$url" },
   "tls": { "ca_file": "$ca" },
   "credentials": {

@@ -5,6 +5,12 @@
 
 namespace dbx {
 
+Seconds default_min_valid(std::optional<Seconds> lifetime) {
+  if (!lifetime) return kMinServeValidity;
+  if (*lifetime >= kShortLivedToken) return kDefaultMinValid;
+  return std::max(*lifetime / 2, kMinServeValidity);
+}
+
 Seconds effective_min_valid(Seconds requested) {
   return std::max(requested, kMinServeValidity);
 }

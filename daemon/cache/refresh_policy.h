@@ -2,6 +2,8 @@
 // tested with an injected clock (STYLE.md habits 1 and 4).
 #pragma once
 
+#include <optional>
+
 #include "common/clock.h"
 #include "daemon/credentials/credential_source.h"
 
@@ -22,6 +24,15 @@ inline constexpr double kRefreshJitter = 0.10;
 // one call a minute to an upstream that is down.
 inline constexpr Millis kBackoffInitial{1000};
 inline constexpr Millis kBackoffMax{60000};
+
+// Tokens that live less than this get a shorter default (default_min_valid).
+inline constexpr Seconds kShortLivedToken{600};
+
+// What a client gets that does not say (SPEC.md): kDefaultMinValid, but for a credential whose
+// tokens live less than 10 minutes (`lifetime`, as last received) half their lifetime, never below
+// kMinServeValidity — a default is never a 400. Unknown lifetime (no token yet): kMinServeValidity,
+// which the fresh token about to be fetched meets with its whole lifetime.
+Seconds default_min_valid(std::optional<Seconds> lifetime);
 
 // The effective min_valid: never below kMinServeValidity.
 Seconds effective_min_valid(Seconds requested);

@@ -63,6 +63,7 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
   const TimePoint now = runtime_.now();
   if (result) {
     cached_ = std::move(result.value());
+    lifetime_ = std::chrono::duration_cast<Seconds>(cached_->expires_at - now);
     failures_ = 0;
     last_error_.reset();
     next_attempt_.reset();

@@ -46,6 +46,8 @@ class TokenCache {
   // cache holds one, else after the (shared) upstream call, or with an error at the deadline.
   void get(Seconds min_valid, TokenCallback done);
   TokenCacheStatus status() const;
+  // How long the cached token lived when it was received; nullopt before the first token.
+  std::optional<Seconds> lifetime() const { return lifetime_; }
   // After the wall clock stepped by `step` (ClockWatch: NTP, date -s, resume from suspend): re-arms
   // the refresh by the wall clock at once (a refresh now due starts now). A backoff is a duration:
   // a backward step moves it back too, so that no retry waits the step out.
@@ -73,6 +75,7 @@ class TokenCache {
   Seconds deadline_;
 
   std::optional<AccessToken> cached_;
+  std::optional<Seconds> lifetime_;
   bool in_flight_ = false;
   int failures_ = 0;
   std::optional<Error> last_error_;

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/text.h"
+#include "daemon/audit/audit_log.h"
 #include "daemon/credentials/entra_token.h"
 #include "daemon/upstream/url.h"
 
@@ -98,16 +99,37 @@ LoopbackRoutes::LoopbackRoutes(std::function<std::shared_ptr<Broker>()> broker,
                                std::function<std::shared_ptr<const LoopbackState>()> state)
     : broker_(std::move(broker)), state_(std::move(state)) {}
 
-void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
-                                      std::function<void(ApiResponse)> done_raw) {
-  auto done = [this, done = std::move(done_raw)](ApiResponse r) {
-    ++counters_.by_endpoint_status[{"metadata_service", r.status}];
+std::function<void(ApiResponse)> LoopbackRoutes::finishing(const char* kind, std::uint16_t port,
+                                                           std::shared_ptr<AuditRecord> record,
+                                                           std::function<void(ApiResponse)> done) {
+  return [this, kind, port, record, done = std::move(done)](ApiResponse r) {
+    ++counters_.by_endpoint_status[{kind, r.status}];
+    if (audit_ != nullptr) {
+      record->kind = kind;
+      record->endpoint = "127.0.0.1:" + std::to_string(port);
+      record->outcome = r.status == 200   ? AuditOutcome::served
+                        : r.status >= 500 ? AuditOutcome::failed
+                                          : AuditOutcome::denied;
+      if (record->outcome != AuditOutcome::served) {
+        record->reason = answer_reason(r);
+        record->fingerprint.clear();
+        record->token_id.clear();
+      }
+      audit_->record(std::move(*record));
+    }
     done(std::move(r));
   };
+}
+
+void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
+                                      std::function<void(ApiResponse)> done_raw) {
+  const auto state = state_();
+  auto record = std::make_shared<AuditRecord>();
+  auto done = finishing("metadata_service", state ? state->metadata_service_port : 0, record,
+                        std::move(done_raw));
   if (request.method != "GET")
     return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
   if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
-  const auto state = state_();
   const std::string_view path = request.target.substr(0, request.target.find('?'));
   // /<secret>/<workspace>: a wrong secret and a wrong path look the same (404), so the answer
   // tells a prober nothing.
@@ -120,6 +142,7 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   if (slash == std::string_view::npos) return done(not_found());
   const std::string_view secret = rest.substr(0, slash);
   const std::string_view name = rest.substr(slash + 1);
+  record->workspace = name.substr(0, 128);
   if (!state) return done(not_found());
   // The secret is per workspace (sdk-env hands it to those Workspace::authorize lets in): an
   // unknown workspace, another workspace's secret and a wrong one are the same 404.
@@ -145,8 +168,10 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   }
 
   if (ws->pat_enabled()) {
-    ws->pat(kMetadataPatMinValid, std::nullopt, [done](Result<ServedPat> p) {
+    record->min_valid = kMetadataPatMinValid.count();
+    ws->pat(kMetadataPatMinValid, std::nullopt, [done, record](Result<ServedPat> p) {
       if (!p) return done(upstream_error(p.error()));
+      record->token_id = p->token_id;
       done(json_ok({{"access_token", p->token},
                     {"token_type", "Bearer"},
                     {"expires_on", to_unix_seconds(p->expires_at)}}));
@@ -155,16 +180,20 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   }
   if (ws->kind() == TokenKind::databricks_oauth) {
     // The workspace's own OAuth token: no AAD cutoff applies.
-    ws->token(kMetadataPatMinValid, std::nullopt, [done](Result<WorkspaceBearer> t) {
+    record->min_valid = kMetadataPatMinValid.count();
+    ws->token(kMetadataPatMinValid, std::nullopt, [done, record](Result<WorkspaceBearer> t) {
       if (!t) return done(upstream_error(t.error()));
+      record->fingerprint = fingerprint(t->token);
       done(json_ok({{"access_token", t->token},
                     {"token_type", "Bearer"},
                     {"expires_on", to_unix_seconds(t->expires_at)}}));
     });
     return;
   }
-  ws->aad(kMetadataAadMinValid, [done](Result<AccessToken> t) {
+  record->min_valid = kMetadataAadMinValid.count();
+  ws->aad(kMetadataAadMinValid, [done, record](Result<AccessToken> t) {
     if (!t) return done(upstream_error(t.error()));
+    record->fingerprint = fingerprint(t->value);
     done(json_ok({{"access_token", t->value},
                   {"token_type", "Bearer"},
                   {"expires_on", to_unix_seconds(t->expires_at - kDatabricksAadCutoff)}}));
@@ -173,10 +202,10 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
 
 void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
                                       std::function<void(ApiResponse)> done_raw) {
-  auto done = [this, done = std::move(done_raw)](ApiResponse r) {
-    ++counters_.by_endpoint_status[{"managed_identity", r.status}];
-    done(std::move(r));
-  };
+  const auto state = state_();
+  auto record = std::make_shared<AuditRecord>();
+  auto done = finishing("managed_identity", state ? state->managed_identity_port : 0, record,
+                        std::move(done_raw));
   if (request.method != "GET")
     return done(protocol_error(405, "method_not_allowed", "only GET is supported"));
   if (!host_is_loopback(request.header("Host"))) return done(not_loopback());
@@ -184,7 +213,6 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
   const std::string_view path = request.target.substr(0, q);
   if (path != kIdentityPath)
     return done(protocol_error(404, "not_found", "the managed-identity endpoint is /msi/token"));
-  const auto state = state_();
   const auto given = request.header(kIdentityHeader);
   if (!state || !given || !secret_matches(*given, state->secrets.managed_identity))
     return done(protocol_error(
@@ -228,9 +256,11 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
     return done(protocol_error(400, "invalid_request",
                                "this endpoint serves client_id " + client_id + " only"));
 
+  record->min_valid = kManagedIdentityMinValid.count();
   broker->token(listen->credential, *allowed, kManagedIdentityMinValid,
-                [done, resource = *resource, client_id](Result<AccessToken> t) {
+                [done, record, resource = *resource, client_id](Result<AccessToken> t) {
                   if (!t) return done(upstream_error(t.error()));
+                  record->fingerprint = fingerprint(t->value);
                   // App Service sends expires_on as a string; some clients insist on that.
                   done(json_ok({{"access_token", t->value},
                                 {"expires_on", std::to_string(to_unix_seconds(t->expires_at))},

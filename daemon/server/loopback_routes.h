@@ -67,8 +67,16 @@ class LoopbackRoutes {
 
   // By endpoint ("metadata_service", "managed_identity") and status, for /metrics.
   const RequestCounters& counters() const { return counters_; }
+  // Every answer is an audit record (unset: none): no peer credentials (uid, pid and exe null),
+  // the workspace and endpoint, the token's fingerprint when served.
+  void set_audit(AuditLog* audit) { audit_ = audit; }
 
  private:
+  // The record that `done` completes, and `done` wrapped to count and record the answer.
+  std::function<void(ApiResponse)> finishing(const char* kind, std::uint16_t port,
+                                             std::shared_ptr<AuditRecord> record,
+                                             std::function<void(ApiResponse)> done);
+  AuditLog* audit_ = nullptr;
   std::function<std::shared_ptr<Broker>()> broker_;
   std::function<std::shared_ptr<const LoopbackState>()> state_;
   RequestCounters counters_;

@@ -68,6 +68,7 @@ class LoopbackListeners {
 
   std::shared_ptr<const LoopbackState> state() const { return state_; }
   const LoopbackRoutes& routes() const { return routes_; }
+  LoopbackRoutes& routes() { return routes_; }
 
  private:
   Status place(std::unique_ptr<LoopbackServer>& slot, std::uint16_t port, const std::string& name,

@@ -27,7 +27,9 @@ std::optional<PeerIdentity> read_peer(int fd) {
     if (errno != ERANGE || size / sizeof(gid_t) <= groups.size()) return std::nullopt;
     groups.resize(size / sizeof(gid_t));
   }
-  return make_peer(cred.uid, cred.gid, cred.pid, groups);
+  PeerIdentity peer = make_peer(cred.uid, cred.gid, cred.pid, groups);
+  peer.socket_fd = fd;
+  return peer;
 }
 
 int nss_call(std::vector<char>& buffer, const std::function<int(char*, std::size_t)>& call) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/config.h"
+#include "daemon/server/peer_process.h"
 
 namespace dbx {
 
@@ -32,6 +33,10 @@ struct PeerIdentity {
   // open applies from its next connection, as do the peer's own groups, read at connect time.
   // Mutable: a memo of a const identity; each connection owns its copy, on the loop thread.
   mutable std::vector<std::pair<std::string, std::optional<gid_t>>> resolved_groups;
+  // The connection's socket, for the peer's pidfd (-1: none, e.g. in unit tests), and the peer's
+  // executable, read on first need (peer_access.h: an audit record or allow.executables).
+  int socket_fd = -1;
+  mutable std::optional<PeerProcess> process;
 };
 
 // Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and

@@ -2,11 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 
+#include <unistd.h>
+
+#include "common/log.h"
+#include "daemon/audit/audit_log.h"
 #include "daemon/cache/refresh_policy.h"
 #include "daemon/server/loopback_routes.h"
+#include "daemon/server/peer_access.h"
+#include "daemon/server/rate_limit.h"
 
 namespace dbx {
 
@@ -28,9 +35,9 @@ bool is_plain_name(std::string_view s) {
   return true;
 }
 
-// Reads min_valid=SECONDS from a query string; absent means the default.
-Result<Seconds> min_valid_from(std::string_view query) {
-  Seconds value = kDefaultMinValid;
+// Reads min_valid=SECONDS from a query string; nullopt when absent (the workspace's default).
+Result<std::optional<Seconds>> min_valid_from(std::string_view query) {
+  std::optional<Seconds> value;
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view kv = query.substr(0, amp);
@@ -60,6 +67,16 @@ std::string endpoint_label(std::string_view path) {
   return "other";
 }
 
+// The audit kind of a request path: the action of a workspace call, else the path itself.
+std::string_view kind_of_path(std::string_view path) {
+  if (path.starts_with("/v1/workspaces/")) {
+    const auto slash = path.rfind('/');
+    if (slash > 14) return path.substr(slash + 1, 32);
+  }
+  if (path.starts_with("/v1/")) return path.substr(4, 32);
+  return path.substr(0, 32);
+}
+
 }  // namespace
 
 ApiResponse error_response(const Error& e) {
@@ -68,6 +85,35 @@ ApiResponse error_response(const Error& e) {
   if (e.code == ErrorCode::rate_limited && e.retry_after)
     r.retry_after = static_cast<int>(e.retry_after->count());
   return r;
+}
+
+std::string answer_reason(const ApiResponse& a) {
+  if (a.status == 200) return {};
+  boost::system::error_code ec;
+  const json::value v = json::parse(a.body, ec);
+  if (!ec && v.is_object()) {
+    const json::object& o = v.get_object();
+    if (const auto* e = o.if_contains("error"); e && e->is_object()) {
+      const json::object& eo = e->get_object();
+      std::string out;
+      if (const auto* c = eo.if_contains("code"); c && c->is_string())
+        out = std::string(c->get_string()) + ": ";
+      if (const auto* m = eo.if_contains("message"); m && m->is_string()) out += m->get_string();
+      return out;
+    }
+    std::string out;
+    if (const auto* e = o.if_contains("error"); e && e->is_string())
+      out = std::string(e->get_string()) + ": ";
+    if (const auto* d = o.if_contains("error_description"); d && d->is_string())
+      out += d->get_string();
+    if (!out.empty()) return out;
+  }
+  return "HTTP " + std::to_string(a.status);
+}
+
+AuditOutcome outcome_of(int status) {
+  if (status == 200) return AuditOutcome::served;
+  return status >= 500 ? AuditOutcome::failed : AuditOutcome::denied;
 }
 
 Router::Router(Runtime& runtime, std::function<std::shared_ptr<Broker>()> broker,
@@ -81,6 +127,26 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   const std::string_view path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
   auto broker = broker_();
+  if (limiter_ != nullptr && path != "/healthz") {
+    if (auto wait = limiter_->take(peer.uid, runtime_.now())) {
+      Error e = make_error(ErrorCode::rate_limited,
+                           "uid " + std::to_string(peer.uid) +
+                               " asked too often; retry after the Retry-After seconds "
+                               "(limits.requests_per_second_per_uid)");
+      e.retry_after = *wait;
+      ApiResponse r = error_response(e);
+      if (audit_ != nullptr) {
+        std::string_view ws;
+        if (path.starts_with("/v1/workspaces/")) {
+          ws = path.substr(15);
+          ws = ws.substr(0, ws.find('/'));
+        }
+        audit(audit_record(peer, ws.substr(0, 128), kind_of_path(path)), r);
+      }
+      ++counters_.by_endpoint_status[{endpoint_label(path), r.status}];
+      return done(std::move(r));
+    }
+  }
   if (request.method == "GET" && answer_cached_pat(*broker, path, query, peer, done)) return;
   auto counted = [this, label = endpoint_label(path), done = std::move(done)](ApiResponse r) {
     ++counters_.by_endpoint_status[{label, r.status}];
@@ -94,11 +160,14 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   }
   if (path == "/healthz") return counted(json_response(200, json::object{{"status", "ok"}}));
   if (path == "/v1/status") return counted(ApiResponse{200, status_json(*broker)});
+  if (path == "/v1/audit") return counted(audit_answer(query, peer));
   if (path == "/metrics")
     return counted(ApiResponse{200, metrics_text(*broker), "text/plain; version=0.0.4"});
   if (path == "/v1/azure-env") {
     const auto state = loopback_ ? loopback_() : nullptr;
-    return counted(azure_env_response(state.get(), *broker, peer));
+    ApiResponse r = azure_env_response(state.get(), *broker, peer);
+    if (audit_ != nullptr) audit(audit_record(peer, "", "azure-env"), r);
+    return counted(std::move(r));
   }
   if (path == "/v1/workspaces") {
     json::array list;
@@ -137,10 +206,18 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
   const Workspace* ws = broker.workspace(name);
   // The same decision as the full path's (Workspace::authorize); a denied peer gets its 403 there.
   if (ws == nullptr || !ws->authorize(peer)) return false;
-  const auto min_valid = min_valid_from(query);
-  if (!min_valid) return false;
-  const auto pat = ws->peek_pat(*min_valid);
+  const auto asked = min_valid_from(query);
+  if (!asked) return false;
+  const Seconds min_valid = asked->value_or(kDefaultMinValid);
+  const auto pat = ws->peek_pat(min_valid);
   if (!pat) return false;
+  if (audit_ != nullptr) {
+    // Appended to a buffer: no syscall here (the flush timer writes it out).
+    AuditRecord r = audit_record(peer, ws->name(), "pat");
+    r.token_id = pat->token_id;
+    r.min_valid = min_valid.count();
+    audit_->record(std::move(r));
+  }
   const std::string_view host = ws->host();
   auto it = pat_bodies_.find(ws->name());
   if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name(), PatBody{}).first;
@@ -165,7 +242,15 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
 
 void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
                             std::string_view action, std::string_view query,
-                            const PeerIdentity& peer, std::function<void(ApiResponse)> done) {
+                            const PeerIdentity& peer, std::function<void(ApiResponse)> done_raw) {
+  // Every answer of a workspace call is one audit record; the serving branches add the token's
+  // id or fingerprint and the effective min_valid before answering.
+  auto record = std::make_shared<AuditRecord>();
+  if (audit_ != nullptr) *record = audit_record(peer, name.substr(0, 128), action.substr(0, 32));
+  auto done = [this, record, done = std::move(done_raw)](ApiResponse r) {
+    if (audit_ != nullptr) audit(std::move(*record), r);
+    done(std::move(r));
+  };
   if (!is_plain_name(name))
     return done(error_response(make_error(ErrorCode::bad_request, "invalid workspace name")));
   Workspace* ws = broker->workspace(name);
@@ -182,13 +267,16 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     const auto state = loopback_ ? loopback_() : nullptr;
     return done(sdk_env_response(state.get(), *ws));
   }
-  auto min_valid = min_valid_from(query);
-  if (!min_valid) return done(error_response(min_valid.error()));
+  const auto asked = min_valid_from(query);
+  if (!asked) return done(error_response(asked.error()));
+  const Seconds min_valid = asked->value_or(ws->default_min_valid(action));
+  record->min_valid = min_valid.count();
 
   if (action == "aad") {
     const std::string resource = broker->config().endpoints.databricks_resource;
-    ws->aad(*min_valid, [resource, done = std::move(done)](Result<AccessToken> t) {
+    ws->aad(min_valid, [resource, record, done = std::move(done)](Result<AccessToken> t) {
       if (!t) return done(error_response(t.error()));
+      record->fingerprint = fingerprint(t->value);
       done(json_response(200, json::object{{"access_token", t->value},
                                            {"token_type", "Bearer"},
                                            {"expires_at", to_unix_seconds(t->expires_at)},
@@ -197,9 +285,10 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "token") {
-    ws->token(*min_valid, peer.uid,
-              [broker, ws, done = std::move(done)](Result<WorkspaceBearer> b) {
+    ws->token(min_valid, peer.uid,
+              [broker, ws, record, done = std::move(done)](Result<WorkspaceBearer> b) {
                 if (!b) return done(error_response(b.error()));
+                record->fingerprint = fingerprint(b->token);
                 done(json_response(200, json::object{{"token", b->token},
                                                      {"kind", b->kind},
                                                      {"expires_at", to_unix_seconds(b->expires_at)},
@@ -208,8 +297,11 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "headers") {
-    ws->headers(*min_valid, [done = std::move(done)](Result<WorkspaceHeaders> h) {
+    ws->headers(min_valid, [record, done = std::move(done)](Result<WorkspaceHeaders> h) {
       if (!h) return done(error_response(h.error()));
+      for (const auto& [k, v] : h->headers)
+        if (k == "Authorization")
+          record->fingerprint = fingerprint(std::string_view(v).substr(v.find(' ') + 1));
       json::object headers;
       for (const auto& [k, v] : h->headers) headers[k] = v;
       done(json_response(200, json::object{{"host", h->host},
@@ -219,8 +311,9 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     return;
   }
   if (action == "pat") {
-    ws->pat(*min_valid, peer.uid, [broker, ws, done = std::move(done)](Result<ServedPat> p) {
+    ws->pat(min_valid, peer.uid, [broker, ws, record, done = std::move(done)](Result<ServedPat> p) {
       if (!p) return done(error_response(p.error()));
+      record->token_id = p->token_id;
       // Asked after the PAT: an ARM-looked-up host is known by then.
       done(json_response(200, json::object{{"token", p->token},
                                            {"token_id", p->token_id},
@@ -231,6 +324,65 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
   }
   done(error_response(make_error(ErrorCode::not_found, "no such path: /v1/workspaces/{ws}/" +
                                                            std::string(action.substr(0, 100)))));
+}
+
+AuditRecord Router::audit_record(const PeerIdentity& peer, std::string_view workspace,
+                                 std::string_view kind) const {
+  AuditRecord r;
+  r.time = runtime_.now();
+  r.uid = peer.uid;
+  r.gid = peer.gid;
+  r.pid = peer.pid;
+  r.exe = peer_process(peer).exe;
+  r.workspace = workspace;
+  r.kind = kind;
+  return r;
+}
+
+void Router::audit(AuditRecord r, const ApiResponse& a) {
+  r.outcome = outcome_of(a.status);
+  if (r.outcome != AuditOutcome::served) {
+    r.reason = answer_reason(a);
+    r.token_id.clear();
+    r.fingerprint.clear();
+  }
+  audit_->record(std::move(r));
+}
+
+ApiResponse Router::audit_answer(std::string_view query, const PeerIdentity& peer) {
+  // Root and the daemon's own user: the records name every caller and program on the host.
+  if (peer.uid != 0 && peer.uid != ::geteuid())
+    return error_response(make_error(ErrorCode::forbidden,
+                                     "the audit records are for root and the daemon's user only"));
+  if (audit_ == nullptr)
+    return error_response(make_error(ErrorCode::not_found, "auditing is off in this daemon"));
+  std::int64_t since = AuditLog::kRingAge.count();
+  for (std::string_view rest = query; !rest.empty();) {
+    const auto amp = rest.find('&');
+    const std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (!kv.starts_with("since=")) continue;
+    const std::string_view v = kv.substr(6);
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), since);
+    if (ec != std::errc() || p != v.data() + v.size() || since < 0)
+      return error_response(make_error(
+          ErrorCode::bad_request,
+          "since must be a number of seconds, got \"" + std::string(v.substr(0, 32)) + "\""));
+  }
+  since = std::min<std::int64_t>(since, AuditLog::kRingAge.count());  // all memory holds
+  std::string body;
+  body.reserve(4096);
+  body += "{\"records\":[";
+  bool first = true;
+  for (const AuditRecord& r : audit_->since(runtime_.now() - Seconds(since))) {
+    std::string line = audit_json_line(r);
+    line.pop_back();  // the newline
+    if (!first) body += ",";
+    body += line;
+    first = false;
+  }
+  body += "]}\n";
+  return ApiResponse{200, std::move(body)};
 }
 
 }  // namespace dbx

@@ -10,12 +10,15 @@
 #include <string_view>
 #include <utility>
 
+#include "daemon/audit/audit_record.h"
 #include "daemon/broker.h"
 #include "daemon/runtime.h"
 #include "daemon/server/peer.h"
 
 namespace dbx {
 
+class AuditLog;          // daemon/audit/audit_log.h
+class UidRateLimiter;    // daemon/server/rate_limit.h
 struct LoopbackState;    // daemon/server/loopback_routes.h
 struct UpstreamMetrics;  // daemon/upstream/metered_transport.h
 
@@ -28,10 +31,12 @@ struct ApiResponse {
   int status = 200;
   std::string body;
   std::string_view content_type = "application/json";
-  int retry_after = 0;  // seconds; > 0 adds a Retry-After header (rate_limited)
+  int retry_after = 0;  // seconds; > 0 adds a Retry-After header (429 rate_limited)
 };
 
 ApiResponse error_response(const Error& e);
+// The error of a refused or failed answer as one line ("code: message"), for its audit record.
+std::string answer_reason(const ApiResponse& a);
 
 // Per-endpoint request counters for /metrics.
 struct RequestCounters {
@@ -55,6 +60,11 @@ class Router {
     loopback_ = std::move(state);
     loopback_requests_ = requests;
   }
+  // Audit records (unset: none) and the per-uid rate limit (unset: none).
+  void set_accountability(AuditLog* audit, UidRateLimiter* limiter) {
+    audit_ = audit;
+    limiter_ = limiter;
+  }
   // Upstream call counts and latencies for /metrics (unset: not reported).
   void set_upstream_metrics(const UpstreamMetrics* metrics) { upstream_metrics_ = metrics; }
 
@@ -67,6 +77,12 @@ class Router {
   bool answer_cached_pat(const Broker& broker, std::string_view path, std::string_view query,
                          const PeerIdentity& peer, const std::function<void(ApiResponse)>& done);
   std::string status_json(const Broker& broker) const;
+  // An audit record of this peer (uid, gid, pid, executable); call only when audit_ is set.
+  AuditRecord audit_record(const PeerIdentity& peer, std::string_view workspace,
+                           std::string_view kind) const;
+  // Records `r` with the outcome of answer `a` (served on 200, failed on 5xx, denied otherwise).
+  void audit(AuditRecord r, const ApiResponse& a);
+  ApiResponse audit_answer(std::string_view query, const PeerIdentity& peer);
   std::string metrics_text(const Broker& broker) const;
 
   Runtime& runtime_;
@@ -86,6 +102,8 @@ class Router {
   std::function<std::shared_ptr<const LoopbackState>()> loopback_;
   const RequestCounters* loopback_requests_ = nullptr;
   const UpstreamMetrics* upstream_metrics_ = nullptr;
+  AuditLog* audit_ = nullptr;
+  UidRateLimiter* limiter_ = nullptr;
 };
 
 }  // namespace dbx

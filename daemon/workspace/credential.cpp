@@ -47,6 +47,12 @@ void Credential::token(const std::string& resource, Seconds min_valid, TokenCall
   c->get(min_valid, std::move(done));
 }
 
+std::optional<Seconds> Credential::lifetime(const std::string& resource) const {
+  const auto it = caches_.find(normalize_resource(resource));
+  if (it == caches_.end() || !it->second) return std::nullopt;
+  return it->second->lifetime();
+}
+
 void Credential::warm(const std::string& resource) {
   Error ignored;
   bool created = false;

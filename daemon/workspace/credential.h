@@ -36,6 +36,8 @@ class Credential {
   TokenCache* cache(const std::string& resource, Error& error, bool* created = nullptr);
   // A token for `resource` valid for `min_valid` (TokenCache::get).
   void token(const std::string& resource, Seconds min_valid, TokenCallback done);
+  // The lifetime of `resource`'s cached token as received (TokenCache::lifetime); nullopt if none.
+  std::optional<Seconds> lifetime(const std::string& resource) const;
   // Eager fetch for a cache this call creates (kept caches already refresh on their own).
   void warm(const std::string& resource);
 

@@ -3,7 +3,10 @@
 
 #include <algorithm>
 
+#include "daemon/cache/refresh_policy.h"
 #include "daemon/loopback_secrets.h"
+#include "daemon/server/executable_check.h"
+#include "daemon/server/peer_access.h"
 
 namespace dbx {
 
@@ -33,17 +36,36 @@ Workspace::~Workspace() {
   if (pats_) pats_->stop();
 }
 
+namespace {
+
+// The users/groups/uids part of `allow` (SPEC.md "Access"). With executables listed and all three
+// empty, the executable alone decides.
+AccessDecision identity_allowed(const std::optional<AllowList>& list, const PeerIdentity& peer) {
+  const AllowList& allow = *list;
+  if (std::find(allow.uids.begin(), allow.uids.end(), peer.uid) != allow.uids.end())
+    return {true, "allow.uids"};
+  if (!peer.user.empty() &&
+      std::find(allow.users.begin(), allow.users.end(), peer.user) != allow.users.end())
+    return {true, "allow.users"};
+  if (!allow.groups.empty() && is_allowed(list, peer)) return {true, "allow.groups"};
+  if (allow.uids.empty() && allow.users.empty() && allow.groups.empty() &&
+      !allow.executables.empty())
+    return {true, "allow.executables only"};
+  return {false, "not in the workspace's allow list"};
+}
+
+}  // namespace
+
 AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
   const auto& allow = config_.allow;
   if (peer.uid == 0) return {true, "uid 0"};
   if (!allow) return {true, "no allow list: whoever may open the socket"};
-  if (std::find(allow->uids.begin(), allow->uids.end(), peer.uid) != allow->uids.end())
-    return {true, "allow.uids"};
-  if (!peer.user.empty() &&
-      std::find(allow->users.begin(), allow->users.end(), peer.user) != allow->users.end())
-    return {true, "allow.users"};
-  if (!allow->groups.empty() && is_allowed(allow, peer)) return {true, "allow.groups"};
-  return {false, "not in the workspace's allow list"};
+  const AccessDecision identity = identity_allowed(allow, peer);
+  if (!identity || allow->executables.empty()) return identity;
+  // The connecting program (read once per connection through its pidfd; docs/AUDIT.md).
+  if (!check_executables(allow->executables, peer_process(peer), exe_hash_cache()).allowed)
+    return {false, "not a program in allow.executables"};
+  return identity;
 }
 
 AccessDecision Workspace::authorize_metadata_secret(std::string_view given,
@@ -58,8 +80,20 @@ std::string Workspace::metadata_secret(std::string_view stored_secret) const {
 }
 
 std::string Workspace::denied_message(const PeerIdentity& peer) const {
+  const auto& allow = config_.allow;
+  if (allow && !allow->executables.empty() && identity_allowed(allow, peer)) {
+    const ExecutableVerdict v =
+        check_executables(allow->executables, peer_process(peer), exe_hash_cache());
+    return v.reason + "; workspace " + name() + " admits only the programs in workspaces." +
+           name() + ".allow.executables";
+  }
   return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
          "; ask the operator to add it to workspaces." + name() + ".allow";
+}
+
+Seconds Workspace::default_min_valid(std::string_view action) const {
+  if (action == "pat" || (action == "token" && pats_ != nullptr)) return kDefaultMinValid;
+  return auth_->default_min_valid();
 }
 
 void Workspace::aad(Seconds min_valid, TokenCallback done) {

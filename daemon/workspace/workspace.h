@@ -78,6 +78,9 @@ class Workspace {
   }
   // The workspace's AAD token (TokenKind::aad); bad_request on a Databricks OAuth workspace.
   void aad(Seconds min_valid, TokenCallback done);
+  // min_valid for a client of `action` (aad, token, headers, pat) that does not say: half the
+  // lifetime of short-lived bearer tokens (WorkspaceAuth::default_min_valid), 300 s for PATs.
+  Seconds default_min_valid(std::string_view action) const;
   TokenKind kind() const { return auth_->kind(); }
   // The one bearer for a static-token client (SPEC.md /token): the PAT where `pat` is on, else
   // the Databricks OAuth token, else the Entra token.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "daemon/cache/refresh_policy.h"
 #include "daemon/credentials/arm_lookup.h"
 
 namespace dbx {
@@ -107,6 +108,10 @@ std::string WorkspaceAuth::bearer_resource() const {
 
 void WorkspaceAuth::bearer(Seconds min_valid, TokenCallback done) {
   credential_->token(bearer_resource(), min_valid, std::move(done));
+}
+
+Seconds WorkspaceAuth::default_min_valid() const {
+  return dbx::default_min_valid(credential_->lifetime(bearer_resource()));
 }
 
 void WorkspaceAuth::headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {

@@ -45,6 +45,8 @@ class WorkspaceAuth : public std::enable_shared_from_this<WorkspaceAuth> {
   TokenKind kind() const { return kind_; }
   // The bearer token the workspace is called with (kind()).
   void bearer(Seconds min_valid, TokenCallback done);
+  // min_valid for a client that does not say (default_min_valid of the bearer's lifetime).
+  Seconds default_min_valid() const;
   // Every header one Databricks call needs: Authorization and, with management_token, the SP
   // management token and the workspace resource id. Waits for the host when it is looked up.
   void headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done);

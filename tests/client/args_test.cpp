@@ -156,6 +156,19 @@ TEST(ParseArgs, StatusAndWorkspaces) {
   expect_usage({"workspaces", "--json"}, "unknown option --json for workspaces");
 }
 
+TEST(ParseArgs, Audit) {
+  auto r = parse({"audit"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->command, Command::audit);
+  EXPECT_FALSE(r->json);
+  EXPECT_FALSE(r->since_seconds);
+  r = parse({"audit", "--since", "2h", "--json"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->json);
+  EXPECT_EQ(r->since_seconds, 7200);
+  expect_usage({"audit", "--since", "soon"}, "--since: expected a duration");
+}
+
 TEST(ParseArgs, HelpAndVersion) {
   auto r = parse({"--help"});
   ASSERT_TRUE(r.ok());

@@ -128,8 +128,8 @@ TEST(DatabricksOAuthConfig, SecretFileModeIsChecked) {
   Parsed p = load(d.config(config_text(kHost)));
   EXPECT_FALSE(p.config);
   EXPECT_THAT(p.problems, ElementsAre("credentials.dbx-sp.client_secret_file: " + secret +
-                                      " is readable by group or others (mode 0644); run chmod "
-                                      "600 " +
+                                      " has group or other permission bits (mode 0644): "
+                                      "refused; run chmod 600 " +
                                       secret));
 }
 

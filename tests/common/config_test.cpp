@@ -108,7 +108,9 @@ std::string spec_example() {
       "resource_id": "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Databricks/workspaces/W",
       "management_token": true,
       "pat": { "lifetime": "1h", "rotate_before": "20m", "max_lifetime": "24h", "max_active": 10 },
-      "allow": { "users": ["builder"], "groups": ["dbxcred"], "uids": [1001] },
+      "allow": { "users": ["builder"], "groups": ["dbxcred"], "uids": [1001],
+                 "executables": ["/usr/bin/databricks",
+                                 { "path": "/opt/ci/deploy", "sha256": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" }] },
     },
   },
   "listen": {
@@ -116,6 +118,7 @@ std::string spec_example() {
     "managed_identity": { "port": 8766, "credential": "ci-sp",
                           "resources": ["2ff814a6-3304-4ab8-85cb-cd0e6f879c1d", "https://management.core.windows.net/"] },
   },
+  "audit": { "path": "/var/log/dbxcred/audit.jsonl" },
 })jsonc";
 }
 
@@ -183,6 +186,12 @@ TEST(ParseConfig, SpecExampleParsesIntoTheExpectedValues) {
   EXPECT_EQ(w.pat.max_lifetime, Seconds(86400));
   EXPECT_EQ(w.pat.max_active, 10);
   ASSERT_TRUE(w.allow);
+  EXPECT_EQ(p.config->audit.path, "/var/log/dbxcred/audit.jsonl");
+  ASSERT_EQ(w.allow->executables.size(), 2u);
+  EXPECT_EQ(w.allow->executables[0].path, "/usr/bin/databricks");
+  EXPECT_EQ(w.allow->executables[0].sha256, std::nullopt);
+  EXPECT_EQ(w.allow->executables[1].path, "/opt/ci/deploy");
+  EXPECT_EQ(w.allow->executables[1].sha256, std::string(64, 'a'));
   EXPECT_THAT(w.allow->users, ElementsAre("builder"));
   EXPECT_THAT(w.allow->groups, ElementsAre("dbxcred"));
   EXPECT_THAT(w.allow->uids, ElementsAre(1001u));
@@ -301,9 +310,10 @@ INSTANTIATE_TEST_SUITE_P(
                     R"(workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty")"},
         ProblemCase{"DurationNotAString", ws(R"("pat": { "rotate_before": 60 })"),
                     R"(workspaces.prod.pat.rotate_before: expected a duration like "1h", got 60)"},
-        ProblemCase{"UnknownTopLevelKey", R"({ "sockets": {} })",
-                    "sockets: unknown key (known: socket, state_dir, instance, log, cloud, "
-                    "endpoints, tls, credentials, workspaces, listen, request_deadline, limits)"},
+        ProblemCase{
+            "UnknownTopLevelKey", R"({ "sockets": {} })",
+            "sockets: unknown key (known: socket, state_dir, instance, log, cloud, "
+            "endpoints, tls, credentials, workspaces, listen, request_deadline, limits, audit)"},
         ProblemCase{"UnknownNestedKey", R"({ "socket": { "pth": "/x" } })",
                     "socket.pth: unknown key (known: path, mode, group)"},
         ProblemCase{
@@ -417,7 +427,29 @@ INSTANTIATE_TEST_SUITE_P(
                     "workspaces.prod.allow.uids[1]: expected an integer from 0 to 4294967294, got "
                     "\"1001\""},
         ProblemCase{"AllowUnknownKey", ws(R"("allow": { "user": ["a"] })"),
-                    "workspaces.prod.allow.user: unknown key (known: users, groups, uids)"},
+                    "workspaces.prod.allow.user: unknown key (known: users, groups, uids, "
+                    "executables)"},
+        ProblemCase{"ExecutablesNotArray", ws(R"("allow": { "executables": "/usr/bin/x" })"),
+                    "workspaces.prod.allow.executables: expected an array of paths or {\"path\", "
+                    "\"sha256\"} objects, got \"/usr/bin/x\""},
+        ProblemCase{
+            "ExecutableRelative", ws(R"("allow": { "executables": ["/bin/a", "bin/x"] })"),
+            "workspaces.prod.allow.executables[1]: expected an absolute path, got \"bin/x\""},
+        ProblemCase{
+            "ExecutableBadSha",
+            ws(R"("allow": { "executables": [{ "path": "/bin/a", "sha256": "abc" }] })"),
+            "workspaces.prod.allow.executables[0].sha256: expected 64 hex digits (sha256sum "
+            "of the program), got \"abc\""},
+        ProblemCase{"ExecutableNoPath", ws(R"("allow": { "executables": [{ "sha256": null }] })"),
+                    "workspaces.prod.allow.executables[0].path: missing (the program's absolute "
+                    "path)"},
+        ProblemCase{"ExecutableUnknownKey",
+                    ws(R"("allow": { "executables": [{ "path": "/bin/a", "hash": "00" }] })"),
+                    "workspaces.prod.allow.executables[0].hash: unknown key (known: path, sha256)"},
+        ProblemCase{"AuditRelativePath", R"({ "audit": { "path": "audit.jsonl" } })",
+                    "audit.path: expected an absolute path, got \"audit.jsonl\""},
+        ProblemCase{"AuditUnknownKey", R"({ "audit": { "file": "/x" } })",
+                    "audit.file: unknown key (known: path)"},
         ProblemCase{"ResourcesEmpty",
                     R"({ "credentials": { "vm": { "type": "managed_identity" } },
                          "listen": { "managed_identity": { "port": 1, "credential": "vm", "resources": [] } } })",
@@ -438,7 +470,8 @@ INSTANTIATE_TEST_SUITE_P(
                     "limits.max_connections: expected an integer from 1 to 65536, got 0"},
         ProblemCase{"LimitsUnknownKey", R"({ "limits": { "per_uid": 3 } })",
                     "limits.per_uid: unknown key (known: max_connections, "
-                    "max_connections_per_uid)"},
+                    "max_connections_per_uid, requests_per_second_per_uid, "
+                    "request_burst_per_uid)"},
         ProblemCase{"RequestDeadlineZero", R"({ "request_deadline": "0s" })",
                     "request_deadline: must be longer than 0s"},
         ProblemCase{"DuplicateWorkspace",
@@ -575,17 +608,29 @@ std::string secret_file_config(const std::string& file) {
          file + R"(" } } })";
 }
 
-TEST(SecretHygiene, SecretFileReadableByGroupOrOthersIsRefused) {
+TEST(SecretHygiene, SecretFileWithGroupOrOtherBitsIsRefused) {
   TempDir dir;
-  for (mode_t mode : {0644, 0640, 0604, 0440}) {
+  // 0620 and 0602 were accepted at load before (only read bits were checked) and then failed
+  // every refresh: the load check now applies the rule of every read.
+  for (mode_t mode : {0644, 0640, 0604, 0440, 0620, 0602}) {
     std::string file = dir.write("x.secret", "s", mode);
     char octal[8];
     std::snprintf(octal, sizeof octal, "%04o", static_cast<unsigned>(mode));
-    EXPECT_THAT(
-        problems_of(secret_file_config(file)),
-        ElementsAre("credentials.ci-sp.client_secret_file: " + file +
-                    " is readable by group or others (mode " + octal + "); run chmod 600 " + file));
+    EXPECT_THAT(problems_of(secret_file_config(file)),
+                ElementsAre("credentials.ci-sp.client_secret_file: " + file +
+                            " has group or other permission bits (mode " + octal +
+                            "): refused; run chmod 600 " + file));
   }
+}
+
+TEST(SecretHygiene, SymlinkedSecretFileIsRefusedAtLoad) {
+  TempDir dir;
+  std::string real = dir.write("real.secret", "s", 0600);
+  std::string link = dir / "link.secret";
+  fs::create_symlink(real, link);
+  EXPECT_THAT(problems_of(secret_file_config(link)),
+              ElementsAre("credentials.ci-sp.client_secret_file: " + link +
+                          " is a symbolic link: refused (a secret file must be the file itself)"));
 }
 
 TEST(SecretHygiene, PrivateSecretFileIsAccepted) {
@@ -604,7 +649,9 @@ TEST(SecretHygiene, CertificateFileModeIsCheckedToo) {
       "tenant_id": "t", "client_id": "c", "certificate_file": ")" +
                           pem + R"(" } } })"),
               ElementsAre("credentials.cert.certificate_file: " + pem +
-                          " is readable by group or others (mode 0640); run chmod 600 " + pem));
+                          " has group or other permission bits (mode 0640): refused; run chmod "
+                          "600 " +
+                          pem));
 }
 
 TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
@@ -619,7 +666,7 @@ TEST(SecretHygiene, MissingEmptyOrDirectorySecretFileIsAProblem) {
   ::chmod((dir / "d").c_str(), 0700);
   EXPECT_THAT(problems_of(secret_file_config(dir / "d")),
               ElementsAre("credentials.ci-sp.client_secret_file: " + (dir / "d") +
-                          " is not a regular file"));
+                          " is not a regular file: refused"));
 }
 
 TEST(SecretHygiene, TokenFileIsExemptFromTheModeCheck) {

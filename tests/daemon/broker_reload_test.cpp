@@ -76,7 +76,7 @@ TEST_F(BrokerReloadTest, UnchangedCredentialAndWorkspaceAreKept) {
 
   Config next = config();
   next.workspaces["prod"].pat.lifetime = Seconds(7200);  // a policy change keeps the manager
-  next.workspaces["prod"].allow = AllowList{{"builder"}, {}, {}};
+  next.workspaces["prod"].allow = AllowList{{"builder"}, {}, {}, {}};
   auto second = std::make_shared<Broker>(rt, transport, next, first.get());
   EXPECT_EQ(second->kept_credentials(), 1u);
   EXPECT_EQ(second->kept_workspaces(), 1u);

@@ -45,7 +45,7 @@ class LoopbackRoutesTest : public ::testing::Test {
     pat.name = "withpat";
     pat.host = "https://adb-2.azuredatabricks.net";
     pat.pat.enabled = true;
-    pat.allow = AllowList{{}, {}, {4242}};
+    pat.allow = AllowList{{}, {}, {4242}, {}};
     c.workspaces["withpat"] = pat;
     c.listen.metadata_service = MetadataServiceListen{8701};
     c.listen.managed_identity = ManagedIdentityListen{
@@ -307,7 +307,7 @@ TEST(AzureEnvAccess, FollowsTheWorkspacesUsingTheCredential) {
   locked.credential = "sp";
   locked.host = "https://adb-1.azuredatabricks.net";
   locked.pat.enabled = false;
-  locked.allow = AllowList{{}, {}, {4242}};
+  locked.allow = AllowList{{}, {}, {4242}, {}};
   c.workspaces["locked"] = locked;
   c.listen.managed_identity = ManagedIdentityListen{8702, "sp", {"https://x"}};
   LoopbackState state;

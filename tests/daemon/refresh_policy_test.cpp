@@ -20,6 +20,15 @@ TEST(RefreshPolicy, NeverServesWithinFortySeconds) {
   EXPECT_FALSE(satisfies(token_expiring_in(Seconds(299)), kNow, Seconds(300)));
 }
 
+TEST(RefreshPolicy, DefaultMinValidIsHalfTheLifetimeOfShortLivedTokens) {
+  EXPECT_EQ(default_min_valid(Seconds(3599)), kDefaultMinValid);
+  EXPECT_EQ(default_min_valid(Seconds(600)), kDefaultMinValid);
+  EXPECT_EQ(default_min_valid(Seconds(599)), Seconds(299));
+  EXPECT_EQ(default_min_valid(Seconds(120)), Seconds(60));
+  EXPECT_EQ(default_min_valid(Seconds(60)), kMinServeValidity);
+  EXPECT_EQ(default_min_valid(std::nullopt), kMinServeValidity);
+}
+
 TEST(RefreshPolicy, HourTokenRefreshesTwentyMinutesAheadWithinJitter) {
   auto t = token_expiring_in(Seconds(3600));
   EXPECT_EQ(refresh_at(t, kNow, 0.5), kNow + Seconds(2400));

@@ -35,7 +35,7 @@ Config test_config() {
   closed.management_token = true;
   closed.resource_id =
       "/subscriptions/s/resourceGroups/r/providers/Microsoft.Databricks/workspaces/w";
-  closed.allow = AllowList{{"nobody-by-this-name"}, {}, {4242}};
+  closed.allow = AllowList{{"nobody-by-this-name"}, {}, {4242}, {}};
   c.workspaces["closed"] = closed;
   return c;
 }
@@ -52,7 +52,7 @@ class RouterTest : public ::testing::Test {
       res.status = 200;
       const bool mgmt = r.body.find("management.core.windows.net") != std::string::npos;
       res.body = std::string(R"({"access_token":")") + (mgmt ? "mgmt-tok" : "aad-tok") +
-                 R"(","expires_in":"3599","token_type":"Bearer"})";
+                 R"(","expires_in":")" + expires_in + R"(","token_type":"Bearer"})";
       return res;
     });
   }
@@ -73,6 +73,7 @@ class RouterTest : public ::testing::Test {
   testing::FakeRuntime rt;
   testing::FakeTransport transport;
   std::vector<HttpRequest> requests;
+  std::string expires_in = "3599";
   std::shared_ptr<Broker> broker;
   Router router;
 };
@@ -106,6 +107,24 @@ TEST_F(RouterTest, AadTokenForAnOpenWorkspace) {
   EXPECT_EQ(requests[0].url, "https://login.example/tenant/oauth2/token");
   EXPECT_NE(requests[0].body.find("resource=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"),
             std::string::npos);
+}
+
+// SPEC.md: a credential whose tokens live under 10 minutes gets half their lifetime as the
+// default min_valid (never below 40 s), and a default is never a 400; an explicit ask above what
+// the credential gives still is.
+TEST_F(RouterTest, ShortLivedTokensGetHalfTheirLifetimeAsTheDefault) {
+  expires_in = "120";
+  auto first = get("/v1/workspaces/open/aad");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(body(first).at("expires_at").as_int64(), to_unix_seconds(rt.now()) + 120);
+  rt.advance(Seconds(55));  // 65 s left: meets the 60 s default, served from the cache
+  auto cached = get("/v1/workspaces/open/aad");
+  ASSERT_EQ(cached.status, 200) << cached.body;
+  EXPECT_EQ(requests.size(), 1u);
+  EXPECT_EQ(get("/v1/workspaces/open/headers").status, 200);
+  auto too_much = get("/v1/workspaces/open/aad?min_valid=300");
+  EXPECT_EQ(too_much.status, 400) << too_much.body;
+  EXPECT_NE(too_much.body.find("ask for less"), std::string::npos) << too_much.body;
 }
 
 TEST_F(RouterTest, AccessIsCheckedPerWorkspace) {

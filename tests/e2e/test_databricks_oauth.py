@@ -193,6 +193,13 @@ class M2mTest(OAuthTestCase):
             seen.add(body["token"])
             time.sleep(0.5)
         self.assertGreaterEqual(len(seen), 2, "no refresh seen in 75 s of 2-minute tokens")
+        # Asked without min_valid: the default for 2-minute tokens is half their lifetime (60 s),
+        # never a 400 (SPEC.md), and the CLI without --min-valid gets the same.
+        status, body = self.token_json(d)
+        self.assertEqual(status, 200, body)
+        self.assertGreaterEqual(body["expires_at"] - time.time(), 59, body)
+        out = d.cli("-w", "prod", "token")
+        self.assertEqual(out.returncode, 0, out.stderr)
         # One call per refresh: at most a refresh every TTL/2 plus the first.
         self.assertLessEqual(self.emu.counters()["oidc_token"], 4)
 

@@ -34,7 +34,7 @@ dbx::Config fuzz_config() {
   c.workspaces["open"] = open;
   dbx::WorkspaceConfig closed = open;
   closed.name = "closed";
-  closed.allow = dbx::AllowList{{"nobody-by-this-name"}, {}, {4242}};
+  closed.allow = dbx::AllowList{{"nobody-by-this-name"}, {}, {4242}, {}};
   c.workspaces["closed"] = closed;
   return c;
 }

@@ -1,0 +1,177 @@
+// The peer's executable through its pidfd, and the PID-reuse check (daemon/server/peer_process.h).
+#include "daemon/server/peer_process.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace dbx {
+namespace {
+
+int open_pidfd(pid_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+}
+
+// A child that waits until it is killed; the test owns it.
+pid_t sleeping_child() {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (;;) ::pause();
+  }
+  return pid;
+}
+
+void kill_and_reap(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+TEST(PeerProcess, PidfdNamesTheProcessAndItsExecutable) {
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
+  const int pidfd = open_pidfd(child);
+  ASSERT_GE(pidfd, 0);
+  EXPECT_EQ(pidfd_pid(pidfd), child);
+  const PeerProcess p = identify_process(pidfd, child);
+  EXPECT_TRUE(p.known()) << p.why;
+  EXPECT_EQ(p.exe, self_exe());
+  EXPECT_EQ(p.pid, child);
+  EXPECT_TRUE(p.pidfd);
+  struct stat st {};
+  ASSERT_EQ(::stat(self_exe().c_str(), &st), 0);
+  EXPECT_EQ(p.file.inode, static_cast<std::uint64_t>(st.st_ino));
+  EXPECT_EQ(p.file.size, static_cast<std::int64_t>(st.st_size));
+  kill_and_reap(child);
+  ::close(pidfd);
+}
+
+// The attack: the process that connected exits while it is being identified, and its pid could
+// name another program by the time /proc was read. The pidfd tells: the answer is a refusal.
+TEST(PeerProcess, ProcessGoneDuringTheCheckIsRefused) {
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
+  const int pidfd = open_pidfd(child);
+  ASSERT_GE(pidfd, 0);
+  ProcessProbe probe;
+  probe.between = [child] { kill_and_reap(child); };  // its pid is now free for reuse
+  const PeerProcess p = identify_process(pidfd, child, probe);
+  EXPECT_FALSE(p.known());
+  EXPECT_NE(p.why.find("exited while it was being identified"), std::string::npos) << p.why;
+  ::close(pidfd);
+}
+
+// The attack with the pid really reused: /proc/<pid> shows another program (a fake /proc whose
+// entry for the pid points at /bin/sh) while the pidfd's process is gone.
+TEST(PeerProcess, ReusedPidShowingAnotherProgramIsRefused) {
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
+  const int pidfd = open_pidfd(child);
+  ASSERT_GE(pidfd, 0);
+  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string root = dir;
+  ASSERT_EQ(::mkdir((root + "/self").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("/proc/self/fdinfo", (root + "/self/fdinfo").c_str()), 0);
+  ASSERT_EQ(::mkdir((root + "/" + std::to_string(child)).c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("/bin/sh", (root + "/" + std::to_string(child) + "/exe").c_str()), 0);
+  kill_and_reap(child);  // exited and reaped: the pid may now belong to anything
+  ProcessProbe probe;
+  probe.proc_root = root;
+  const PeerProcess p = identify_process(pidfd, child, probe);
+  EXPECT_FALSE(p.known()) << p.exe;
+  EXPECT_TRUE(p.exe.empty());
+  EXPECT_NE(p.why.find("exited"), std::string::npos) << p.why;
+  ::close(pidfd);
+  std::system(("rm -rf " + root).c_str());
+}
+
+// Without a pidfd (kernels before 6.5) the pid is all there is: the same fake /proc is believed.
+// This is the race docs/AUDIT.md documents.
+TEST(PeerProcess, WithoutPidfdThePidIsBelieved) {
+  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string root = dir;
+  ASSERT_EQ(::mkdir((root + "/4242").c_str(), 0700), 0);
+  ASSERT_EQ(::symlink("/bin/sh", (root + "/4242/exe").c_str()), 0);
+  ProcessProbe probe;
+  probe.proc_root = root;
+  const PeerProcess p = identify_process(-1, 4242, probe);
+  EXPECT_FALSE(p.pidfd);
+  EXPECT_EQ(p.exe, "/bin/sh");
+  std::system(("rm -rf " + root).c_str());
+}
+
+TEST(PeerProcess, ExitedProcessIsRefusedWithWhy) {
+  const pid_t child = sleeping_child();
+  ASSERT_GT(child, 0);
+  const int pidfd = open_pidfd(child);
+  ASSERT_GE(pidfd, 0);
+  kill_and_reap(child);
+  EXPECT_EQ(pidfd_pid(pidfd), -1);
+  const PeerProcess p = identify_process(pidfd, child);
+  EXPECT_FALSE(p.known());
+  EXPECT_NE(p.why.find("has exited"), std::string::npos) << p.why;
+  ::close(pidfd);
+}
+
+// The real thing over a Unix socket: SO_PEERPIDFD names the process that connected, here a child
+// that then runs /bin/sleep (the executable is read when asked, so it is sleep's).
+TEST(PeerProcess, SocketPeerThroughSoPeerPidfd) {
+  int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string path = "/tmp/dbxcred-peer-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const int s = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ::_exit(1);
+    ::execl("/bin/sleep", "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(1);
+  }
+  const int conn = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(conn, 0);
+  // Wait for the exec to happen (the executable changes from ours to sleep's).
+  PeerProcess p;
+  for (int i = 0; i < 200; ++i) {
+    p = identify_peer_process(conn, child);
+    if (p.known() && p.exe != self_exe()) break;
+    ::usleep(10000);
+  }
+  EXPECT_TRUE(p.pidfd);
+  EXPECT_EQ(p.pid, child);
+  char resolved[PATH_MAX];
+  ASSERT_NE(::realpath("/bin/sleep", resolved), nullptr);
+  EXPECT_EQ(p.exe, resolved);
+  kill_and_reap(child);
+  const PeerProcess gone = identify_peer_process(conn, child);
+  EXPECT_FALSE(gone.known());
+  EXPECT_FALSE(gone.why.empty());
+  ::close(conn);
+  ::close(listener);
+  ::unlink(path.c_str());
+}
+
+}  // namespace
+}  // namespace dbx

@@ -49,6 +49,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.sysusers.conf
         DESTINATION lib/sysusers.d RENAME dbxcred.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.tmpfiles.conf
         DESTINATION lib/tmpfiles.d RENAME dbxcred.conf)
+# The audit file's rotation (audit.path under /var/log/dbxcred): a conffile (deb/conffiles).
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.logrotate DESTINATION /etc/logrotate.d
+        RENAME dbxcred)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME dbxcred)
@@ -76,7 +79,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "azure-cli")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${DBXCRED_PKG}/deb/postinst ${DBXCRED_PKG}/deb/prerm
-                                       ${DBXCRED_PKG}/deb/postrm)
+                                       ${DBXCRED_PKG}/deb/postrm ${DBXCRED_PKG}/deb/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)

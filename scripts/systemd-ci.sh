@@ -90,6 +90,7 @@ build_rootfs() {
   umount -R "$new" 2>/dev/null || true
   rm -rf --one-file-system "$new"
   echo "debootstrap bookworm from $m" >&2
+  local t=$SECONDS
   debootstrap --variant=minbase --include="$rootfs_pkgs" bookworm "$new" "$m"
   echo "deb $m bookworm main" >"$new/etc/apt/sources.list"
   rm -f "$new"/var/cache/apt/archives/*.deb
@@ -97,6 +98,7 @@ build_rootfs() {
   umount -R "$new/proc" "$new/sys" 2>/dev/null || true
   if [ -e "$rootfs" ]; then rm -rf --one-file-system "$rootfs"; fi
   mv "$new" "$rootfs"
+  echo "rootfs built in $((SECONDS - t)) s"
 }
 mkdir -p "$(dirname "$rootfs")"
 if [ "$(cat "$rootfs/.dbxcred-ci" 2>/dev/null)" = "$rootfs_stamp" ]; then
@@ -130,7 +132,7 @@ if [ -n "$rootfs_job" ]; then
     exit 1
   fi
   rootfs_job=''
-  took "rootfs (waited for the background debootstrap after the package)"
+  took "rootfs: $(tail -1 "$work/rootfs.log") (in parallel; waited for it after the package)"
 fi
 
 mkdir -p "$work/emu"
@@ -160,6 +162,7 @@ cat >"$work/ci/config.json" <<EOF
                "client_secret_file": "ci-sp.secret" }
   },
   "listen": { "metadata_service": { "port": $md_port } },
+  "audit": { "path": "/var/log/dbxcred/audit.jsonl" },
   "workspaces": { "prod": { "credential": "ci-sp", "host": "$url" } }
 }
 EOF

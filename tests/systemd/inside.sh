@@ -54,6 +54,19 @@ check "audit.path: audit.jsonl 0600 dbxcred, alice's PAT recorded" bash -c \
   'test "$(stat -c "%U %a" /var/log/dbxcred/audit.jsonl)" = "dbxcred 600" &&
    grep "\"uid\":$(id -u alice)," /var/log/dbxcred/audit.jsonl | grep -q "\"served\""'
 
+# Completion as alice would press TAB: commands, and the workspace names the daemon lets her use.
+cat >/tmp/complete.sh <<'EOF'
+source /usr/share/bash-completion/bash_completion
+source /usr/share/bash-completion/completions/dbxcred
+tab() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+        COMPREPLY=(); _dbxcred; echo "${COMPREPLY[*]}"; }
+tab dbxcred p
+tab dbxcred -w ""
+tab dbxcred -w prod h
+EOF
+check "bash completion: 'dbxcred p' → pat, 'dbxcred -w ' → prod, 'dbxcred -w prod h' → headers" \
+  test "$(runuser -u alice -- bash /tmp/complete.sh 2>&1 | tr '\n' /)" = "pat/prod/headers/"
+
 # Reload: a new workspace in the same process; a broken config keeps it serving.
 # "second": the same emulator under another name (https://localhost:N), so another workspace.
 second=$(sed 's/127\.0\.0\.1/localhost/' /mnt/ci/host)

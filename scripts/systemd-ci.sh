@@ -39,20 +39,29 @@ skip() {
 work=$(mktemp -d /tmp/dbxcred-systemd-ci.XXXXXX)
 chmod 0755 "$work"
 mkdir -p "$work/ci/out"
-emu_pid='' nspawn_pid='' rootfs_job='' watcher_pid=''
+emu_pid='' nspawn_pid='' rootfs_job='' watcher_pid='' package_pid='' inside_pid=''
 cleanup() {
   local rc=$?
   set +e
   [ -n "$watcher_pid" ] && kill "$watcher_pid" 2>/dev/null
+  [ -n "$inside_pid" ] && kill "$inside_pid" 2>/dev/null
+  [ -n "$package_pid" ] && kill -TERM -- "-$package_pid" 2>/dev/null
   if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
-    # SIGTERM to nspawn: the container's systemd halts cleanly; then the copy is removed.
+    # SIGTERM to nspawn: the container's systemd halts cleanly, then nspawn removes the copy.
     kill -TERM "$nspawn_pid"
-    for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 300); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.2; done
     if kill -0 "$nspawn_pid" 2>/dev/null; then
       [ -n "${container_pid:-}" ] && kill -KILL "$container_pid" 2>/dev/null
       kill -KILL "$nspawn_pid" 2>/dev/null
     fi
     wait "$nspawn_pid" 2>/dev/null
+  fi
+  # A killed nspawn leaves its --ephemeral copy (".#machine.NAME…" beside the cache) behind.
+  local copy
+  copy=$(sed -n 's/^Spawning container .* on \(.*\)\.$/\1/p' "$work/nspawn.log" 2>/dev/null)
+  if [ -n "$copy" ] && [ "$(dirname "$copy")" = "$(dirname "$rootfs")" ] &&
+     [[ $(basename "$copy") == .#machine.* ]] && [ -e "$copy" ]; then
+    rm -rf --one-file-system "$copy" "$(dirname "$copy")/.#$(basename "$copy").lck"
   fi
   if [ -n "$emu_pid" ]; then kill -TERM "$emu_pid" 2>/dev/null; wait "$emu_pid" 2>/dev/null; fi
   if [ -n "$rootfs_job" ] && kill -0 "$rootfs_job" 2>/dev/null; then
@@ -114,8 +123,12 @@ fi
 if [ -n "${DBXCRED_DEB:-}" ]; then
   cp "$DBXCRED_DEB" "$work/ci/dbxcred.deb"
 else
-  deb=$(scripts/package.sh | tail -1)
-  cp "$deb" "$work/ci/dbxcred.deb"
+  # In the background so that a signal interrupts the wait (cleanup then ends the build).
+  setsid scripts/package.sh >"$work/package.out" &
+  package_pid=$!
+  wait "$package_pid"
+  package_pid=''
+  cp "$(tail -1 "$work/package.out")" "$work/ci/dbxcred.deb"
 fi
 took "package ($(dpkg-deb -f "$work/ci/dbxcred.deb" Version))"
 emulator=$bin_dir/tests/emulator/dbxcred-emulator
@@ -229,7 +242,10 @@ EOF
 watcher_pid=$!
 
 rc=0
-inside /bin/bash /mnt/ci/inside.sh || rc=$?
+inside /bin/bash /mnt/ci/inside.sh &
+inside_pid=$!
+wait "$inside_pid" || rc=$?
+inside_pid=''
 took "checks inside the container"
 if [ "$rc" != 0 ]; then
   # Written by inside.sh with the PAT, the client secret and the loopback secret replaced.

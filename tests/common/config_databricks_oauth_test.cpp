@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "common/config.h"
+#include "tests/temp_dir.h"
 
 namespace dbx {
 namespace {
@@ -18,27 +19,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class Dir {
+class Dir : public testing::TempDir {
  public:
-  Dir() {
-    std::string templ = (fs::temp_directory_path() / "dbxcred-dbxoauth-test-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content, mode_t mode) const {
-    std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-    ::chmod(p.c_str(), mode);
-    return p;
-  }
   std::string config(const std::string& text) const { return write("config.json", text, 0600); }
-
- private:
-  std::string path_;
 };
 
 struct Parsed {

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
+
 namespace dbx {
 namespace {
 
@@ -18,34 +20,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-// A fresh directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "dbxcred-config-test-XXXXXX").string();
-    char* made = ::mkdtemp(templ.data());
-    if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-  // Writes `content` to `name` with exactly `mode`; returns the absolute path.
-  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) const {
-    std::string p = *this / name;
-    fs::create_directories(fs::path(p).parent_path());
-    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;
-    ::chmod(p.c_str(), mode);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 struct Parsed {
   std::optional<Config> config;

@@ -7,6 +7,7 @@
 #include "daemon/broker.h"
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
+#include "tests/daemon/test_config.h"
 
 namespace dbx {
 namespace {
@@ -33,22 +34,9 @@ class BrokerReloadTest : public ::testing::Test {
   ~BrokerReloadTest() override { std::filesystem::remove_all(state_dir); }
 
   Config config() const {
-    Config c;
-    c.instance = "test";
+    Config c = testing::config_with_sp();
     c.state_dir = state_dir.string();
-    c.endpoints.authority = "https://login.example";
-    c.endpoints.management_resource = "https://management.core.windows.net/";
-    CredentialConfig sp;
-    sp.name = "sp";
-    sp.tenant_id = "tenant";
-    sp.client_id = "client";
-    sp.client_secret = "s3cret";
-    c.credentials["sp"] = sp;
-    WorkspaceConfig ws;
-    ws.name = "prod";
-    ws.credential = "sp";
-    ws.host = "https://adb-1.azuredatabricks.net";
-    c.workspaces["prod"] = ws;
+    c.workspaces["prod"] = testing::workspace_on("prod");
     return c;
   }
 

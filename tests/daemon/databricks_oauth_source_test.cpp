@@ -14,6 +14,7 @@
 #include "daemon/cache/token_cache.h"
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
+#include "tests/temp_dir.h"
 
 namespace dbx {
 namespace {
@@ -30,27 +31,9 @@ constexpr const char* kDiscovery =
 constexpr const char* kAnswer =
     R"({"access_token":"eyJ.oauth.tok","token_type":"Bearer","scope":"all-apis","expires_in":3600})";
 
-class Files {
+class Files : public testing::TempDir {
  public:
-  Files() {
-    std::string t = (fs::temp_directory_path() / "dbxcred-dbxoauth-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    dir_ = t;
-  }
-  ~Files() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) {
-    std::string p = dir_ + "/" + name;
-    std::ofstream(p, std::ios::trunc) << content;
-    ::chmod(p.c_str(), mode);
-    return p;
-  }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-
- private:
-  std::string dir_;
+  std::string path(const std::string& name) const { return *this / name; }
 };
 
 struct Got {

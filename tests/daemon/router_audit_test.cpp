@@ -13,6 +13,7 @@
 #include "daemon/server/router.h"
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
+#include "tests/daemon/test_config.h"
 
 namespace dbx {
 namespace {
@@ -25,21 +26,8 @@ std::string real(const char* path) {
 }
 
 Config test_config() {
-  Config c;
-  c.instance = "test";
-  c.endpoints.authority = "https://login.example";
-  c.endpoints.management_resource = "https://management.core.windows.net/";
-  CredentialConfig sp;
-  sp.name = "sp";
-  sp.type = CredentialType::client_secret;
-  sp.tenant_id = "tenant";
-  sp.client_id = "client";
-  sp.client_secret = "s3cret";
-  c.credentials["sp"] = sp;
-  WorkspaceConfig open;
-  open.name = "open";
-  open.credential = "sp";
-  open.host = "https://adb-1.azuredatabricks.net";
+  Config c = testing::config_with_sp();
+  const WorkspaceConfig open = testing::workspace_on("open");
   c.workspaces["open"] = open;
   WorkspaceConfig closed = open;
   closed.name = "closed";

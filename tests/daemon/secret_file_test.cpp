@@ -1,5 +1,6 @@
 // read_secret_file / read_token_file: the checks on the descriptor actually read (issue 15).
 #include "daemon/credentials/secret_file.h"
+#include "tests/temp_dir.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -18,22 +19,11 @@ using ::testing::Not;
 
 class SecretFileTest : public ::testing::Test {
  protected:
-  SecretFileTest() {
-    std::string t = (fs::temp_directory_path() / "dbxcred-secretfile-XXXXXX").string();
-    if (::mkdtemp(t.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    dir = t;
-  }
-  ~SecretFileTest() override {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
   std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) {
-    std::string p = dir + "/" + name;
-    std::ofstream(p, std::ios::trunc) << content;
-    ::chmod(p.c_str(), mode);
-    return p;
+    return files.write(name, content, mode);
   }
-  std::string dir;
+  testing::TempDir files;
+  const std::string dir = files.path();
 };
 
 TEST_F(SecretFileTest, PrivateRegularFileIsReadAndTrimmed) {

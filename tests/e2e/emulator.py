@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
@@ -343,3 +344,20 @@ class Emulator:
                 self.aad_token(client_id, client_secret, resource=MANAGEMENT_RESOURCE),
             "X-Databricks-Azure-Workspace-Resource-Id": resource_id,
         }
+
+
+class EmulatorTestCase(unittest.TestCase):
+    """One emulator for the class; every test starts from a reset state (subclasses add their
+    principals in setUp after calling this one)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.emu = Emulator().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+
+    def setUp(self):
+        self.assertTrue(self.emu.alive(), "emulator died:\n" + self.emu.log_tail())
+        self.emu.reset()

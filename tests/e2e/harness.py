@@ -33,8 +33,8 @@ def _complete(data, at_eof=False):
     return at_eof
 
 
-def unix_get(sock_path, path, timeout=30):
-    """GET over the daemon's Unix socket; returns (status, parsed JSON or text)."""
+def unix_request(sock_path, path, timeout=30):
+    """GET over the daemon's Unix socket, one connection; returns the raw answer (head and body)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(sock_path)
@@ -52,7 +52,12 @@ def unix_get(sock_path, path, timeout=30):
             if not chunk:
                 break
             data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
+    return data
+
+
+def unix_get(sock_path, path, timeout=30):
+    """GET over the daemon's Unix socket; returns (status, parsed JSON or text)."""
+    head, _, body = unix_request(sock_path, path, timeout).partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1])
     text = body.decode()
     try:

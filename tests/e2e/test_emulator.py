@@ -18,6 +18,7 @@ import time
 import unittest
 import urllib.parse
 
+import emulator
 from emulator import (DATABRICKS_RESOURCE, MANAGEMENT_RESOURCE, Emulator, EmulatorError)
 
 RESOURCE_ID = "/subscriptions/sub1/resourceGroups/rg1/providers/Microsoft.Databricks/workspaces/ws1"
@@ -27,20 +28,9 @@ def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class EmulatorTestCase(unittest.TestCase):
-    """One emulator for the class; every test starts from a reset state."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class EmulatorTestCase(emulator.EmulatorTestCase):
     def setUp(self):
-        self.assertTrue(self.emu.alive(), "emulator died:\n" + self.emu.log_tail())
-        self.emu.reset()
+        super().setUp()
         self.emu.add_principal("sp1", client_secret="s3cret")
 
     def now_ms(self):

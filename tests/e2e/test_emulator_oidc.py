@@ -10,7 +10,7 @@ import time
 import unittest
 import urllib.parse
 
-from emulator import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, Emulator, make_jwt
+from emulator import JWT_TOKEN_TYPE, TOKEN_EXCHANGE, EmulatorTestCase, make_jwt
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 ISSUER = "https://token.actions.githubusercontent.com"
@@ -18,18 +18,9 @@ SUBJECT = "repo:acme/app:ref:refs/heads/main"
 AUDIENCE = "https://github.com/acme"
 
 
-class OidcTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
-
+class OidcTestCase(EmulatorTestCase):
     def setUp(self):
-        self.assertTrue(self.emu.alive(), "emulator died:\n" + self.emu.log_tail())
-        self.emu.reset()
+        super().setUp()
         self.emu.add_oauth_client("sp-app-id", "dose-secret")
 
     def post_token(self, form, headers=None, host=None):

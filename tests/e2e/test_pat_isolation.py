@@ -5,11 +5,10 @@ state_dir refuses to start, naming the holder's pid.
 """
 import json
 import os
-import socket
 import time
 import unittest
 
-from harness import poll_until
+from harness import poll_until, unix_request
 from test_pat import RESOURCE_ID, PatTestCase
 
 
@@ -78,16 +77,7 @@ class PromisedValidityTest(PatTestCase):
         self.assertEqual(r.returncode, 5, r.stderr)
         self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
         self.assertIn("retry", r.stderr.lower())
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(d.socket)
-            s.sendall(b"GET /v1/workspaces/prod/pat?min_valid=1100 HTTP/1.1\r\nHost: x\r\n"
-                      b"Connection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+        data = unix_request(d.socket, "/v1/workspaces/prod/pat?min_valid=1100")
         head = data.partition(b"\r\n\r\n")[0].decode().lower()
         self.assertIn(" 429 ", head.splitlines()[0] + " ")
         self.assertIn("retry-after:", head)

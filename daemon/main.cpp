@@ -24,6 +24,7 @@
 #include "daemon/broker.h"
 #include "daemon/clock_watch.h"
 #include "daemon/server/executable_check.h"
+#include "daemon/server/identity_resolver.h"
 #include "daemon/server/loopback_server.h"
 #include "daemon/server/rate_limit.h"
 #include "daemon/server/router.h"
@@ -165,7 +166,12 @@ int main(int argc, char** argv) {
                                    config->limits.request_burst_per_uid);
   router.set_accountability(&audit, &rate_limiter);
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
-  dbx::UnixServer server(io, runtime, router, limits);
+  // User and group lookups (NSS) run on the resolver's workers, never on the loop; its cache holds
+  // the answers for kNamePositiveTtl (docs/SECURITY.md "Who may use a workspace").
+  dbx::SystemNameService name_service;
+  dbx::IdentityResolver identities(runtime, name_service, config->request_deadline);
+  identities.set_names(dbx::allow_names(*config));
+  dbx::UnixServer server(io, runtime, router, identities, limits);
   dbx::LoopbackListeners loopback(
       io, runtime, router, [&broker] { return broker; }, limits);
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
@@ -240,6 +246,7 @@ int main(int argc, char** argv) {
     retired.push_back(broker);
     broker = std::move(replacement);
     broker->start();
+    identities.set_names(dbx::allow_names(*next));
     // Loopback secrets are re-read (a deleted one is made anew: rotation); ports are re-bound.
     if (auto s = loopback.apply(*next); !s) spdlog::error("reload: {}", s.error().message);
     dbx::sd_notify_state("READY=1\nSTATUS=serving " + std::to_string(next->workspaces.size()) +

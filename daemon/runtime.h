@@ -32,7 +32,8 @@ class Runtime {
   // Calls fn once after `delay` (monotonic time) on the loop. Destroying the returned Timer does
   // NOT cancel it; call cancel().
   virtual std::shared_ptr<Timer> after(Millis delay, std::function<void()> fn) = 0;
-  // Calls fn on the loop soon, never inline.
+  // Calls fn on the loop soon, never inline. The one call that may be made from another thread
+  // (the IdentityResolver's workers post their answers).
   virtual void post(std::function<void()> fn) = 0;
   // Uniform in [0, 1): the source of jitter.
   virtual double random_unit() = 0;

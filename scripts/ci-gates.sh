@@ -6,15 +6,18 @@
 #      replays every checked-in corpus file (regressions included);
 #   3. clang-tidy (.clang-tidy) on daemon/, common/ and client/, via build-sanitize's
 #      compile_commands.json.
-# One sanitizer build serves all three, to keep CI well under 30 minutes on 2 cores. The daemon is
-# single-threaded (one io_context), so TSan is not run. Each stage's time is printed.
-# Usage: scripts/ci-gates.sh [sanitize|fuzz|tidy]...   (default: all three, in that order)
+#   4. ThreadSanitizer over the one multi-threaded part (the IdentityResolver's name-service workers
+#      and their queue; daemon/server/identity_resolver.*): its unit tests, built alone (~20 s) and
+#      repeated 20 times, halting on the first report.
+# One sanitizer build serves the first three, to keep CI well under 30 minutes on 2 cores. The
+# event loop is single-threaded (one io_context). Each stage's time is printed.
+# Usage: scripts/ci-gates.sh [sanitize|fuzz|tidy|tsan]...   (default: all four, in that order)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${SANITIZE_BUILD_DIR:-build-sanitize}
 jobs=${JOBS:-2}
 stages=("$@")
-((${#stages[@]})) || stages=(sanitize fuzz tidy)
+((${#stages[@]})) || stages=(sanitize fuzz tidy tsan)
 
 stage_start=0
 begin() { stage_start=$SECONDS; echo "=== ci-gates: $1" >&2; }
@@ -62,6 +65,19 @@ for stage in "${stages[@]}"; do
       fi
       end "clang-tidy"
       ;;
-    *) echo "ci-gates: unknown stage $stage (sanitize|fuzz|tidy)" >&2; exit 2 ;;
+    tsan)
+      begin "ThreadSanitizer: the identity resolver's tests (clang-14, 20 repetitions)"
+      mkdir -p "$build"
+      clang++-14 -std=c++20 -fsanitize=thread -g -O1 -I"$PWD" \
+        tests/daemon/identity_resolver_test.cpp tests/daemon/name_cache_test.cpp \
+        daemon/server/identity_resolver.cpp daemon/server/name_service.cpp \
+        daemon/server/peer.cpp daemon/server/peer_process.cpp \
+        -lgtest -lgtest_main -lpthread -o "$build/resolver-tsan"
+      TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" "$build/resolver-tsan" \
+        --gtest_repeat=20 --gtest_brief=1 >"$build/resolver-tsan.log" 2>&1 ||
+        { tail -n 60 "$build/resolver-tsan.log" >&2; echo "ci-gates: TSan found a problem" >&2; exit 1; }
+      end "ThreadSanitizer"
+      ;;
+    *) echo "ci-gates: unknown stage $stage (sanitize|fuzz|tidy|tsan)" >&2; exit 2 ;;
   esac
 done

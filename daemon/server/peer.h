@@ -1,15 +1,14 @@
 // Who is on the other end of a socket connection: SO_PEERCRED and SO_PEERGROUPS read once per
-// connection, the user's name resolved once, and the per-workspace `allow` check (SPEC.md
-// "Access").
+// connection, what the name service says of that user (filled in by the IdentityResolver before
+// the connection's first request is routed), and the pure `allow` group check (SPEC.md "Access").
+// No NSS call here: every lookup runs on the resolver's workers (identity_resolver.h).
 #pragma once
 
 #include <sys/types.h>
 
-#include <cstddef>
-#include <functional>
+#include <cstdint>
 #include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "common/config.h"
@@ -17,22 +16,25 @@
 
 namespace dbx {
 
+// A group named by an `allow` list, as the name service resolved it.
+struct ResolvedGroup {
+  std::string name;
+  std::optional<gid_t> gid;  // nullopt: no such group, or the lookup failed
+  std::string failure;  // why the lookup failed ("getgrnam_r(\"data\"): ..."); "" if it did not
+};
+
 struct PeerIdentity {
   uid_t uid = static_cast<uid_t>(-1);
   gid_t gid = static_cast<gid_t>(-1);
   pid_t pid = 0;
-  std::string user;           // "" when the uid has no passwd entry
   std::vector<gid_t> groups;  // primary and supplementary, as the process has them (kernel)
-  // The user's groups in the group database (getgrouplist), read only when an `allow` group is
-  // not among `groups`: a user added to a group whose running process does not have it yet.
-  // Mutable: a memo, like resolved_groups.
-  mutable std::optional<std::vector<gid_t>> database_groups;
-  // The `allow` lists' group names this connection has been checked against, resolved to gids
-  // (nullopt: no such group). is_allowed() fills it, so only a connection's first request makes
-  // NSS calls (getgrnam_r reads /etc/group every time). A group renumbered while the connection is
-  // open applies from its next connection, as do the peer's own groups, read at connect time.
-  // Mutable: a memo of a const identity; each connection owns its copy, on the loop thread.
-  mutable std::vector<std::pair<std::string, std::optional<gid_t>>> resolved_groups;
+  // From the name service (IdentityResolver::fill), as of the connection's first request or of
+  // the first request after a reload changed the names the allow lists use:
+  std::string user;                    // "" when the uid has no passwd entry (or none is needed)
+  std::vector<gid_t> database_groups;  // the groups the group database lists the user in
+  std::string user_failure;            // why the user lookup failed; "" if it did not
+  std::vector<ResolvedGroup> allow_groups;  // every group named by an allow list
+  std::uint64_t names_generation = 0;       // which allow-list names these cover (0: none yet)
   // The connection's socket, for the peer's pidfd (-1: none, e.g. in unit tests), and the peer's
   // executable, read on first need (peer_access.h: an audit record or allow.executables).
   int socket_fd = -1;
@@ -41,20 +43,18 @@ struct PeerIdentity {
 
 // Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and
 // supplementary groups as the kernel saw them at connect time (a unit's SupplementaryGroups=
-// included), and resolves the user name. The user's groups in the group database are looked up
-// only if an allow check needs them (is_allowed).
+// included). No name lookup.
 std::optional<PeerIdentity> read_peer(int fd);
-// The identity of those credentials, with the user's name looked up (used by read_peer).
+// The identity of those credentials, primary group first, without duplicates (used by read_peer).
 PeerIdentity make_peer(uid_t uid, gid_t gid, pid_t pid, const std::vector<gid_t>& supplementary);
 
-// Runs an NSS *_r lookup `call(buffer, size)` (returning 0 or an errno value) with a buffer that
-// starts at 1 KiB and doubles on ERANGE up to 16 MiB, so that a group with thousands of members
-// (LDAP, SSSD) is read instead of failing closed. Returns the call's last result; the buffer
-// handed to the last call stays valid in `buffer`.
-int nss_call(std::vector<char>& buffer, const std::function<int(char*, std::size_t)>& call);
-
 // uid 0 is always allowed; no `allow` list means whoever can open the socket. A group matches when
-// the process has it, or else when the group database lists the user in it.
+// the process has it, or else when the group database lists the user in it. Pure: a group the
+// resolver has not resolved for this peer (unknown, failed) matches nothing.
 bool is_allowed(const std::optional<AllowList>& allow, const PeerIdentity& peer);
+
+// Why a lookup this allow list depends on failed for `peer` ("" when none did): the user lookup
+// when the list names users or groups, the lookup of each group it names.
+std::string lookup_failure(const AllowList& allow, const PeerIdentity& peer);
 
 }  // namespace dbx

@@ -1,6 +1,6 @@
 #include "daemon/server/socket_setup.h"
 
-#include "daemon/server/peer.h"
+#include "daemon/server/name_service.h"
 
 #include <fcntl.h>
 #include <grp.h>

@@ -2,9 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include "daemon/server/http_listener.h"
+#include "daemon/server/identity_resolver.h"
 #include "daemon/server/peer.h"
 
 namespace dbx {
@@ -16,6 +22,34 @@ struct UidCounts {
   std::map<uid_t, std::size_t> open;
   std::size_t refused = 0;  // turned away at max_connections_per_uid (for the log)
 };
+
+// One connection's peer. Its identity is completed (IdentityResolver) from the cache at connect
+// time when it can be, else by the resolver's workers while the client sends its first request,
+// which waits for it; so is a request after a reload changed the names the allow lists use.
+struct Session {
+  PeerIdentity peer;
+  bool resolving = false;
+  // The request that arrived while resolving (at most one: the listener answers in order).
+  struct Parked {
+    std::string method;
+    std::string target;
+    std::function<void(ApiResponse)> done;
+  };
+  std::optional<Parked> parked;
+};
+
+void complete_identity(const std::shared_ptr<Session>& s, IdentityResolver& identities,
+                       Router& router) {
+  s->resolving = true;
+  identities.resolve(s->peer, [s, &router](PeerIdentity filled) {
+    s->peer = std::move(filled);
+    s->resolving = false;
+    if (!s->parked) return;
+    Session::Parked r = std::move(*s->parked);
+    s->parked.reset();
+    router.handle(ApiRequest{r.method, r.target}, s->peer, std::move(r.done));
+  });
+}
 }  // namespace
 
 struct UnixServer::Impl {
@@ -23,7 +57,7 @@ struct UnixServer::Impl {
 };
 
 UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& router,
-                       ServerLimits limits)
+                       IdentityResolver& identities, ServerLimits limits)
     : impl_(std::make_shared<Impl>()) {
   // Peer credentials are read once per connection; every request on it is routed as that peer.
   // One uid may hold at most max_connections_per_uid of them, so that a single local user cannot
@@ -32,7 +66,7 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
   const std::size_t per_uid_cap = limits.max_connections_per_uid;
   impl_->listener = HttpListener::create(
       HttpListener::Protocol::unix_stream, io, runtime, limits,
-      [&router, counts, per_uid_cap](int fd) {
+      [&router, &identities, counts, per_uid_cap](int fd) {
         using Admission = HttpListener::Admission;
         auto peer = read_peer(fd);
         if (!peer) return Admission{};
@@ -52,11 +86,24 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
           auto it = counts->open.find(uid);
           if (it != counts->open.end() && --it->second == 0) counts->open.erase(it);
         });
-        return Admission{[&router, peer = *peer, slot](const InboundRequest& req,
-                                                       std::function<void(ApiResponse)> done) {
-                           router.handle(ApiRequest{req.method, req.target}, peer, std::move(done));
-                         },
-                         std::nullopt};
+        auto session = std::make_shared<Session>();
+        session->peer = std::move(*peer);
+        if (!identities.fill(session->peer)) complete_identity(session, identities, router);
+        return Admission{
+            [&router, &identities, session, slot](const InboundRequest& req,
+                                                  std::function<void(ApiResponse)> done) {
+              Session& s = *session;
+              if (!s.resolving && s.peer.names_generation != identities.generation() &&
+                  !identities.fill(s.peer))
+                complete_identity(session, identities, router);
+              if (s.resolving) {
+                s.parked = Session::Parked{std::string(req.method), std::string(req.target),
+                                           std::move(done)};
+                return;
+              }
+              router.handle(ApiRequest{req.method, req.target}, s.peer, std::move(done));
+            },
+            std::nullopt};
       });
 }
 

@@ -1,5 +1,6 @@
 // UnixServer: HTTP/1.1 keep-alive over the daemon's Unix socket (http_listener.h), peer
-// credentials read once per connection, requests handed to the Router.
+// credentials read once per connection and completed by the IdentityResolver (user, groups) before
+// the connection's first request is handed to the Router.
 #pragma once
 
 #include <cstddef>
@@ -13,13 +14,14 @@ class io_context;
 
 namespace dbx {
 
+class IdentityResolver;
 class Router;
 class Runtime;
 
 class UnixServer {
  public:
   UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& router,
-             ServerLimits limits = {});
+             IdentityResolver& identities, ServerLimits limits = {});
   ~UnixServer();
   // Starts accepting on an already listening socket (ours or systemd's); takes ownership of fd.
   void serve(int listening_fd);

@@ -51,6 +51,9 @@ AccessDecision identity_allowed(const std::optional<AllowList>& list, const Peer
   if (allow.uids.empty() && allow.users.empty() && allow.groups.empty() &&
       !allow.executables.empty())
     return {true, "allow.executables only"};
+  // Fail closed, and say so: a lookup that failed is not taken for "not a member".
+  if (!lookup_failure(allow, peer).empty())
+    return {false, "a user or group lookup of the allow list failed (name service)"};
   return {false, "not in the workspace's allow list"};
 }
 
@@ -86,6 +89,12 @@ std::string Workspace::denied_message(const PeerIdentity& peer) const {
         check_executables(allow->executables, peer_process(peer), exe_hash_cache());
     return v.reason + "; workspace " + name() + " admits only the programs in workspaces." +
            name() + ".allow.executables";
+  }
+  if (allow) {
+    if (const std::string failure = lookup_failure(*allow, peer); !failure.empty())
+      return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
+             " for now: looking up its user and groups failed (" + failure +
+             "); retry, and if it persists check the name service (LDAP, SSSD)";
   }
   return "uid " + std::to_string(peer.uid) + " may not use workspace " + name() +
          "; ask the operator to add it to workspaces." + name() + ".allow";

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -33,8 +35,22 @@ class FakeRuntime : public Runtime {
   }
 
   void post(std::function<void()> fn) override {
-    std::lock_guard lock(posted_mutex_);  // the one call another thread may make
-    posted_.push_back(std::move(fn));
+    {
+      std::lock_guard lock(posted_mutex_);  // the one call another thread may make
+      posted_.push_back(std::move(fn));
+    }
+    posted_cv_.notify_all();
+  }
+
+  // Blocks until a call is posted (by another thread) and runs the posted calls. The limit only
+  // keeps a broken test from hanging: false when nothing came in that long.
+  bool wait_and_run(std::chrono::seconds limit = std::chrono::seconds(60)) {
+    {
+      std::unique_lock lock(posted_mutex_);
+      if (!posted_cv_.wait_for(lock, limit, [this] { return !posted_.empty(); })) return false;
+    }
+    run_ready();
+    return true;
   }
 
   double random_unit() override { return random_; }
@@ -105,6 +121,7 @@ class FakeRuntime : public Runtime {
   double random_ = 0.5;
   std::map<std::pair<SteadyTime, std::uint64_t>, Entry> timers_;
   std::mutex posted_mutex_;
+  std::condition_variable posted_cv_;
   std::deque<std::function<void()>> posted_;
 };
 

@@ -17,23 +17,44 @@
 namespace dbx {
 namespace {
 
-TEST(PeerTest, AllowGroupsAreResolvedOncePerConnection) {
+// Pure over what the resolver filled in: a group matches through the process's groups or the
+// group database's; a group the resolver did not resolve (unknown, failed) matches nothing.
+TEST(PeerTest, AllowGroupsMatchTheResolvedGids) {
   AllowList allow;
-  allow.groups = {"root", "no-such-group-dbxcred-test"};
+  allow.groups = {"data", "ops"};
   PeerIdentity member;
   member.uid = 4242;
-  member.groups = {0};
+  member.groups = {4242, 500};
+  member.allow_groups = {{"data", gid_t{500}, ""}, {"ops", std::nullopt, ""}};
   EXPECT_TRUE(is_allowed(allow, member));
-  ASSERT_EQ(member.resolved_groups.size(), 1u);  // allowed at the first group
-  EXPECT_EQ(member.resolved_groups[0].second, gid_t{0});
 
-  PeerIdentity stranger;
-  stranger.uid = 4243;
-  stranger.groups = {4243};
-  EXPECT_FALSE(is_allowed(allow, stranger));
-  EXPECT_FALSE(is_allowed(allow, stranger));  // from the memo: no second lookup
-  ASSERT_EQ(stranger.resolved_groups.size(), 2u);
-  EXPECT_FALSE(stranger.resolved_groups[1].second.has_value());
+  PeerIdentity later = member;  // added to "data" in the group database, process not restarted
+  later.groups = {4242};
+  EXPECT_FALSE(is_allowed(allow, later));
+  later.database_groups = {4242, 500};
+  EXPECT_TRUE(is_allowed(allow, later));
+
+  PeerIdentity unresolved = member;  // e.g. a lookup that never answered
+  unresolved.allow_groups.clear();
+  EXPECT_FALSE(is_allowed(allow, unresolved));
+  EXPECT_EQ(lookup_failure(allow, unresolved), "");
+}
+
+TEST(PeerTest, LookupFailureNamesTheFailedLookupTheListDependsOn) {
+  AllowList allow;
+  allow.groups = {"data"};
+  PeerIdentity p;
+  p.uid = 4242;
+  p.allow_groups = {{"data", std::nullopt, "getgrnam_r(\"data\"): Input/output error"}};
+  EXPECT_FALSE(is_allowed(allow, p));
+  EXPECT_EQ(lookup_failure(allow, p), "getgrnam_r(\"data\"): Input/output error");
+  AllowList uids_only;
+  uids_only.uids = {1};
+  p.user_failure = "getpwuid_r(4242): Input/output error";
+  EXPECT_EQ(lookup_failure(uids_only, p), "");  // names are not needed by that list
+  AllowList users;
+  users.users = {"alice"};
+  EXPECT_EQ(lookup_failure(users, p), "getpwuid_r(4242): Input/output error");
 }
 
 bool has(const std::vector<gid_t>& v, gid_t g) {
@@ -43,8 +64,7 @@ bool has(const std::vector<gid_t>& v, gid_t g) {
 TEST(PeerTest, MakePeerPutsThePrimaryGroupFirstWithoutDuplicates) {
   const PeerIdentity p = make_peer(0, 7, 1, {9, 7, 9, 11});
   EXPECT_EQ(p.groups, (std::vector<gid_t>{7, 9, 11}));
-  EXPECT_EQ(p.user, "root");
-  EXPECT_TRUE(make_peer(4242424, 7, 1, {}).user.empty());  // no passwd entry
+  EXPECT_TRUE(p.user.empty());  // names come from the IdentityResolver, off the loop
 }
 
 TEST(PeerTest, ReadPeerSeesTheConnectingProcessAsTheKernelDoes) {
@@ -99,29 +119,6 @@ TEST(PeerTest, ReadPeerUsesTheProcessGroupsNotTheGroupDatabase) {
   ASSERT_TRUE(peer.has_value());
   EXPECT_EQ(peer->uid, 0u);
   EXPECT_EQ(peer->groups, (std::vector<gid_t>{::getgid(), 424242}));
-}
-
-// A group with thousands of members needs more than any fixed buffer: the lookup is retried with
-// a doubled buffer on ERANGE (the old 16 KiB buffer failed such a group closed).
-TEST(PeerTest, NssLookupsGrowTheirBufferOnErange) {
-  std::vector<char> buf;
-  std::vector<std::size_t> sizes;
-  const int rc = nss_call(buf, [&](char*, std::size_t n) {
-    sizes.push_back(n);
-    return n < 200000 ? ERANGE : 0;
-  });
-  EXPECT_EQ(rc, 0);
-  EXPECT_EQ(sizes.front(), 1024u);
-  EXPECT_GE(sizes.back(), 200000u);
-  EXPECT_EQ(buf.size(), sizes.back());
-  // Bounded: a lookup that always says ERANGE ends with ERANGE, not an endless allocation.
-  std::vector<char> other;
-  EXPECT_EQ(nss_call(other, [](char*, std::size_t) { return ERANGE; }), ERANGE);
-  EXPECT_LE(other.size(), std::size_t{16} << 20);
-  // Other errors are not retried.
-  int calls = 0;
-  EXPECT_EQ(nss_call(other, [&](char*, std::size_t) { return ++calls, EIO; }), EIO);
-  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace

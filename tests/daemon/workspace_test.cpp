@@ -63,13 +63,29 @@ TEST_F(WorkspaceAccessTest, AllowListsByUidAndUserAndUidZero) {
 }
 
 TEST_F(WorkspaceAccessTest, GroupsCountTheProcessGroups) {
-  auto ws = make(AllowList{{}, {"root"}, {}});  // gid 0 exists everywhere
+  auto ws = make(AllowList{{}, {"root"}, {}});
   PeerIdentity p = peer(1005);
+  p.allow_groups = {{"root", gid_t{0}, ""}};  // as the IdentityResolver filled it in
   p.groups = {0};
   EXPECT_EQ(ws->authorize(p).reason, "allow.groups");
   p.groups = {};
-  p.database_groups = std::vector<gid_t>{};
   EXPECT_FALSE(ws->authorize(p));
+}
+
+// A lookup that failed denies (never allows) and the 403 says which lookup and what to do.
+TEST_F(WorkspaceAccessTest, AFailedLookupDeniesWithItsReason) {
+  auto ws = make(AllowList{{"alice"}, {"data"}, {1001}});
+  PeerIdentity p = peer(1005);
+  p.user_failure = "getpwuid_r(1005): Input/output error";
+  p.allow_groups = {{"data", std::nullopt, "getgrnam_r(\"data\"): Input/output error"}};
+  const AccessDecision d = ws->authorize(p);
+  EXPECT_FALSE(d);
+  EXPECT_EQ(d.reason, "a user or group lookup of the allow list failed (name service)");
+  EXPECT_EQ(ws->denied_message(p),
+            "uid 1005 may not use workspace prod for now: looking up its user and groups failed "
+            "(getpwuid_r(1005): Input/output error); retry, and if it persists check the name "
+            "service (LDAP, SSSD)");
+  EXPECT_EQ(ws->authorize(peer(1001)).reason, "allow.uids");  // uids need no lookup
 }
 
 TEST_F(WorkspaceAccessTest, ReconfigureAppliesTheNewAllowList) {

@@ -9,17 +9,40 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import time
 import unittest
 
-from harness import DBXCRED, DBXCREDD, E2ETestCase, unix_get
+from harness import DBXCRED, DBXCREDD, E2ETestCase, poll_until, unix_get
 
 OTHER_USER = "dbxcred-e2e-other"
 OTHER_GROUP = "dbxcred-e2e-grp"  # a supplementary group of OTHER_USER
 IS_ROOT = os.geteuid() == 0
 HAVE_TOOLS = all(shutil.which(t) for t in ("useradd", "groupadd", "usermod", "setpriv"))
+
+# argv: socket path, request path. Sends the request on one kept-alive connection, prints the
+# status, then again for every line read from stdin.
+KEEP_ALIVE_CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+def ask():
+    s.sendall(f"GET {sys.argv[2]} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int([l.split(b":")[1] for l in head.split(b"\r\n")
+                  if l.lower().startswith(b"content-length")][0])
+    while len(body) < length:
+        body += s.recv(65536)
+    print(head.split(b" ")[1].decode(), flush=True)
+ask()
+for _ in sys.stdin:
+    ask()
+"""
 
 
 def ensure_other_user():
@@ -126,6 +149,32 @@ class AccessTest(E2ETestCase):
         r = self.as_other(d, "-w", "by-group", "aad", uid=stranger, groups="--clear-groups")
         self.assertEqual(r.returncode, 4, r.stderr)
         self.assertIn(f"uid {stranger}", r.stderr)
+
+    def test_a_group_added_by_a_reload_applies_to_an_open_connection(self):
+        # One keep-alive connection of the other user: denied on "later" (no group named yet, so
+        # no name lookup at all); the reload names its group; the same connection's next request
+        # is judged with the group resolved (off the event loop) before it is routed.
+        creds = {"sp": self.add_sp()}
+        d = self.start_daemon(creds, {"later": self.workspace(pat=False, allow={"uids": [4242424]})},
+                              extra={"socket": {"path": os.path.join(self.tmp, "d0", "run",
+                                                                     "dbxcred.sock"),
+                                                "mode": "0660", "group": OTHER_USER}})
+        client = subprocess.Popen(
+            ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--init-groups",
+             "python3", "-c", KEEP_ALIVE_CLIENT, d.socket, "/v1/workspaces/later/aad"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertEqual(client.stdout.readline().strip(), "403")
+            d.config["workspaces"]["later"]["allow"] = {"groups": [OTHER_GROUP]}
+            d.write_config()
+            d.signal(signal.SIGHUP)
+            poll_until(lambda: "configuration reloaded" in d.log(), 10, what="the reload")
+            client.stdin.write("again\n")
+            client.stdin.flush()
+            self.assertEqual(client.stdout.readline().strip(), "200", d.log())
+        finally:
+            client.kill()
+            client.wait()
 
     def test_user_outside_the_socket_group_cannot_connect(self):
         d = self.start()

@@ -1,0 +1,224 @@
+// IdentityResolver: see identity_resolver.h.
+#include "daemon/server/identity_resolver.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace dbx {
+
+AllowNames allow_names(const Config& config) {
+  AllowNames names;
+  for (const auto& [name, ws] : config.workspaces) {
+    if (!ws.allow) continue;
+    if (!ws.allow->users.empty() || !ws.allow->groups.empty()) names.user = true;
+    names.groups.insert(names.groups.end(), ws.allow->groups.begin(), ws.allow->groups.end());
+  }
+  std::sort(names.groups.begin(), names.groups.end());
+  names.groups.erase(std::unique(names.groups.begin(), names.groups.end()), names.groups.end());
+  return names;
+}
+
+// The workers: a queue of jobs under one mutex, threads started when a job finds none idle.
+struct IdentityResolver::Pool {
+  std::size_t max_threads = 1;
+  std::vector<std::thread> threads;  // touched on the loop thread only
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<std::function<void()>> jobs;
+  std::size_t idle = 0;
+  bool stopping = false;
+
+  void work() {
+    std::unique_lock lock(mutex);
+    for (;;) {
+      ++idle;
+      wake.wait(lock, [this] { return stopping || !jobs.empty(); });
+      --idle;
+      if (stopping) return;
+      std::function<void()> job = std::move(jobs.front());
+      jobs.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+};
+
+IdentityResolver::IdentityResolver(Runtime& runtime, NameService& names, Millis deadline,
+                                   std::size_t workers)
+    : runtime_(runtime),
+      names_service_(names),
+      deadline_(deadline),
+      waiters_(runtime,
+               [this](const PeerIdentity& peer) {
+                 PeerIdentity filled = peer;
+                 const std::string missing = "no answer from the name service (NSS) within " +
+                                             std::to_string(deadline_.count() / 1000) + " s";
+                 fill(filled, &missing);
+                 return filled;
+               }),
+      pool_(std::make_shared<Pool>()) {
+  pool_->max_threads = std::max<std::size_t>(workers, 1);
+}
+
+IdentityResolver::~IdentityResolver() {
+  {
+    std::lock_guard lock(pool_->mutex);
+    pool_->stopping = true;
+  }
+  pool_->wake.notify_all();
+  for (auto& t : pool_->threads) t.join();
+}
+
+void IdentityResolver::set_names(const AllowNames& names) {
+  if (names == names_) return;
+  names_ = names;
+  ++generation_;
+  // Connections waiting now need what the new names need. The others ask at their next request:
+  // nothing is looked up ahead (at start-up, no NSS module is loaded before a client connects).
+  const SteadyTime now = runtime_.steady_now();
+  waiters_.for_each([&](const PeerIdentity& peer) {
+    if (names_.user) look_up(peer.uid, now);
+    for (const auto& group : names_.groups) look_up_group(group, now);
+  });
+}
+
+bool IdentityResolver::fill(PeerIdentity& peer) const {
+  return fill(peer, nullptr);
+}
+
+bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) const {
+  const SteadyTime now = runtime_.steady_now();
+  bool complete = true;
+  peer.names_generation = generation_;
+  peer.user.clear();
+  peer.database_groups.clear();
+  peer.user_failure.clear();
+  if (names_.user) {
+    const UserLookup* u = users_.fresh(peer.uid, now);
+    if (u != nullptr && (u->with_groups || names_.groups.empty())) {
+      peer.user = u->name;
+      peer.database_groups = u->groups;
+      peer.user_failure = u->failure;
+    } else {
+      complete = false;
+      if (missing != nullptr) peer.user_failure = *missing;
+    }
+  }
+  peer.allow_groups.clear();
+  for (const auto& name : names_.groups) {
+    if (const GroupLookup* g = groups_.fresh(name, now)) {
+      peer.allow_groups.push_back(ResolvedGroup{name, g->gid, g->failure});
+    } else {
+      complete = false;
+      if (missing != nullptr)
+        peer.allow_groups.push_back(ResolvedGroup{name, std::nullopt, *missing});
+    }
+  }
+  return complete;
+}
+
+void IdentityResolver::resolve(PeerIdentity peer, std::function<void(PeerIdentity)> done) {
+  PeerIdentity filled = peer;
+  if (fill(filled)) {
+    runtime_.post([done = std::move(done), filled = std::move(filled)]() mutable {
+      done(std::move(filled));
+    });
+    return;
+  }
+  const SteadyTime now = runtime_.steady_now();
+  if (names_.user) look_up(peer.uid, now);
+  for (const auto& group : names_.groups) look_up_group(group, now);
+  waiters_.add(deadline_, std::move(peer), std::move(done));
+}
+
+void IdentityResolver::look_up(uid_t uid, SteadyTime now) {
+  const bool with_groups = !names_.groups.empty();
+  const UserLookup* cached = users_.fresh(uid, now);
+  if (cached != nullptr && (cached->with_groups || !with_groups)) return;
+  auto flight = users_in_flight_.find(uid);
+  if (flight != users_in_flight_.end() && (flight->second || !with_groups)) return;
+  users_in_flight_[uid] = with_groups;
+  submit([this, alive = std::weak_ptr<int>(alive_), uid, with_groups] {
+    // On a worker thread: only the name service and Runtime::post (thread-safe) are touched.
+    UserLookup answer;
+    answer.with_groups = with_groups;
+    auto user = names_service_.user(uid);
+    if (!user) {
+      answer.failure = user.error().message;
+    } else if (*user) {
+      answer.name = (*user)->name;
+      if (with_groups) {
+        auto groups = names_service_.group_list(answer.name, (*user)->gid);
+        if (groups)
+          answer.groups = std::move(*groups);
+        else
+          answer.failure = groups.error().message;
+      }
+    }
+    runtime_.post([this, alive, uid, answer = std::move(answer)]() mutable {
+      if (alive.lock()) user_answer(uid, std::move(answer));
+    });
+  });
+}
+
+void IdentityResolver::look_up_group(const std::string& name, SteadyTime now) {
+  if (groups_.fresh(name, now) != nullptr || groups_in_flight_.contains(name)) return;
+  groups_in_flight_.insert(name);
+  submit([this, alive = std::weak_ptr<int>(alive_), name] {
+    GroupLookup answer;
+    auto gid = names_service_.group_gid(name);
+    if (gid)
+      answer.gid = *gid;
+    else
+      answer.failure = gid.error().message;
+    runtime_.post([this, alive, name, answer = std::move(answer)]() mutable {
+      if (alive.lock()) group_answer(name, std::move(answer));
+    });
+  });
+}
+
+void IdentityResolver::submit(std::function<void()> job) {
+  Pool& pool = *pool_;
+  bool start_thread = false;
+  {
+    std::lock_guard lock(pool.mutex);
+    pool.jobs.push_back(std::move(job));
+    start_thread = pool.jobs.size() > pool.idle && pool.threads.size() < pool.max_threads;
+  }
+  if (start_thread) pool.threads.emplace_back([&pool] { pool.work(); });
+  pool.wake.notify_one();
+}
+
+void IdentityResolver::user_answer(uid_t uid, UserLookup answer) {
+  auto flight = users_in_flight_.find(uid);
+  if (flight != users_in_flight_.end() && flight->second == answer.with_groups)
+    users_in_flight_.erase(flight);
+  const SteadyTime now = runtime_.steady_now();
+  const bool negative = answer.name.empty() || !answer.failure.empty();
+  users_.put(uid, std::move(answer), now, now + (negative ? kNameNegativeTtl : kNamePositiveTtl));
+  settle();
+}
+
+void IdentityResolver::group_answer(const std::string& name, GroupLookup answer) {
+  groups_in_flight_.erase(name);
+  const SteadyTime now = runtime_.steady_now();
+  const bool negative = !answer.gid;
+  groups_.put(name, std::move(answer), now, now + (negative ? kNameNegativeTtl : kNamePositiveTtl));
+  settle();
+}
+
+// Answers every waiter whose answers are all in the cache now.
+void IdentityResolver::settle() {
+  waiters_.settle_if([this](const PeerIdentity& peer) -> std::optional<PeerIdentity> {
+    PeerIdentity filled = peer;
+    if (!fill(filled)) return std::nullopt;
+    return filled;
+  });
+}
+
+}  // namespace dbx

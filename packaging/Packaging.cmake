@@ -36,6 +36,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/full.json DESTINATION ${doc}/examples
         RENAME config-full.json)
 install(FILES ${DBXCRED_PKG}/bash-completion/dbxcred
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions)
+install(FILES ${DBXCRED_PKG}/lintian/dbxcred DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides)
 
 # Units: Debian 12 keeps packaged units in /lib/systemd/system (a packager may override).
 set(DBXCRED_UNIT_DIR /lib/systemd/system CACHE PATH "Where the package installs the systemd units")
@@ -48,21 +49,26 @@ install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.sysusers.conf
         DESTINATION lib/sysusers.d RENAME dbxcred.conf)
 install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.tmpfiles.conf
         DESTINATION lib/tmpfiles.d RENAME dbxcred.conf)
+# The audit file's rotation (audit.path under /var/log/dbxcred): a conffile (deb/conffiles).
+install(FILES ${PROJECT_SOURCE_DIR}/systemd/dbxcred.logrotate DESTINATION /etc/logrotate.d
+        RENAME dbxcred)
 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME dbxcred)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "dbxcred maintainers <dbxcred@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "credential broker for Azure Databricks (daemon and CLI)")
+# CPack (3.16+) prepends the summary as the synopsis line and indents the rest itself: give it the
+# body unindented, one empty line between paragraphs (it writes those as " ."). Indenting here, or
+# repeating the summary, makes a duplicated synopsis and "  ." lines lintian rejects.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "credential broker for Azure Databricks (daemon and CLI)
- dbxcredd is a small local daemon that gets Entra ID tokens for Azure
- Databricks from a service principal, the Azure CLI, a managed identity or
- workload identity federation, caches and refreshes them, and mints
- short-lived personal access tokens that it rotates and never leaks.
- .
- Local tools fetch them over a Unix socket with the dbxcred command; the
- Databricks and Azure SDKs can use its loopback endpoints unmodified.")
+    "dbxcredd is a small local daemon that gets Entra ID tokens for Azure
+Databricks from a service principal, the Azure CLI, a managed identity or
+workload identity federation, caches and refreshes them, and mints
+short-lived personal access tokens that it rotates and never leaks.
+
+Local tools fetch them over a Unix socket with the dbxcred command; the
+Databricks and Azure SDKs can use its loopback endpoints unmodified.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${DBXCRED_PKG_RELEASE})
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
@@ -73,7 +79,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "azure-cli")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${DBXCRED_PKG}/deb/postinst ${DBXCRED_PKG}/deb/prerm
-                                       ${DBXCRED_PKG}/deb/postrm)
+                                       ${DBXCRED_PKG}/deb/postrm ${DBXCRED_PKG}/deb/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -171,6 +172,62 @@ TEST(PeerProcess, SocketPeerThroughSoPeerPidfd) {
   ::close(conn);
   ::close(listener);
   ::unlink(path.c_str());
+}
+
+// Under the shipped unit the daemon is an unprivileged user without CAP_KILL: the liveness check
+// (a signal 0 through the pidfd) on another user's live process answers EPERM. That process is
+// alive (an exited one answers ESRCH), so it must be identified, not refused as "cannot check".
+TEST(PeerProcess, AnotherUsersLiveProcessIsIdentified) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the peer and the checker as other uids";
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setresuid(65534, 65534, 65534) != 0) ::_exit(1);
+    for (;;) ::pause();
+  }
+  ASSERT_GT(child, 0);
+  const int pidfd = open_pidfd(child);
+  ASSERT_GE(pidfd, 0);
+  // A /proc whose entry for the child shows /bin/sh (the checker may not read the real one).
+  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string root = dir;
+  const std::string entry = root + "/" + std::to_string(child);
+  ASSERT_EQ(::chmod(dir, 0755), 0);
+  ASSERT_EQ(::mkdir((root + "/self").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink("/proc/self/fdinfo", (root + "/self/fdinfo").c_str()), 0);
+  ASSERT_EQ(::mkdir(entry.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink("/bin/sh", (entry + "/exe").c_str()), 0);
+  int out[2];
+  ASSERT_EQ(::pipe(out), 0);
+  const pid_t checker = ::fork();
+  if (checker == 0) {  // plays the daemon: another unprivileged uid
+    ::close(out[0]);
+    if (::setresgid(65533, 65533, 65533) != 0 || ::setresuid(65533, 65533, 65533) != 0) ::_exit(1);
+    ::prctl(PR_SET_DUMPABLE, 1);
+    ProcessProbe probe;
+    probe.proc_root = root;
+    const PeerProcess p = identify_process(pidfd, child, probe);
+    const std::string said = (p.known() ? "known " + p.exe : "unknown: " + p.why);
+    if (::write(out[1], said.data(), said.size()) < 0) ::_exit(1);
+    ::_exit(0);
+  }
+  ::close(out[1]);
+  std::string said;
+  char buf[512];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+    said.append(buf, static_cast<std::size_t>(n));
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(checker, &status, 0);
+  kill_and_reap(child);
+  ::close(pidfd);
+  ::unlink((entry + "/exe").c_str());
+  ::rmdir(entry.c_str());
+  ::unlink((root + "/self/fdinfo").c_str());
+  ::rmdir((root + "/self").c_str());
+  ::rmdir(dir);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(said.rfind("known ", 0), 0u) << said;
 }
 
 }  // namespace

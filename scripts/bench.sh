@@ -9,7 +9,8 @@
 # Usage: scripts/bench.sh [--smoke] [--no-build] [--out DIR] [--plot FILE.png]
 #   --smoke: a few seconds of each step, asserts only that the benchmark works (ctest bench.smoke).
 # Environment: BUILD_DIR (default build-release, built -O2 without debug info unless --no-build),
-#   ROUNDS, DURATION (s per load run), EXEC_RUNS, IDLE_SECONDS, HOLD, ECON_SECONDS.
+#   ROUNDS, DURATION (s per load run), EXEC_RUNS, IDLE_SECONDS, HOLD, ECON_SECONDS; AUDIT=0 runs
+#   the daemon without an audit file (audit is on by default, as the targets require).
 # Runs as root (then the clients run as `nobody`, so the allow check is not root's shortcut) or as
 # any user with the deps installed. Prints rates and sizes, never a token.
 set -euo pipefail
@@ -98,8 +99,11 @@ ctl -X POST "$url/_emulator/principals" -d "{\"client_id\":\"bench-sp\",\"client
 install -m 600 /dev/null "$work/bench-sp.secret"
 printf '%s\n' "$secret" >"$work/bench-sp.secret"
 
-# write_config FILE SOCKET STATE_DIR PAT_POLICY
+# write_config FILE SOCKET STATE_DIR PAT_POLICY   (AUDIT=0: no audit file, to measure its cost)
 write_config() {
+  local audit_line='  "audit": { "path": "'"$(dirname "$3")/audit-$(basename "$3").jsonl"'" },'
+  [ "${AUDIT:-1}" = 0 ] && audit_line=''
+
   cat >"$1" <<JSON
 {
   "socket": { "path": "$2", "mode": "0660"$sock_group },
@@ -108,7 +112,7 @@ write_config() {
   "log": { "level": "warn" },
   "limits": { "max_connections": 12000, "max_connections_per_uid": 12000,
               "requests_per_second_per_uid": 0 },
-  "audit": { "path": "$(dirname "$3")/audit-$(basename "$3").jsonl" },
+$audit_line
   "endpoints": { "authority": "$url" },
   "tls": { "ca_file": "$ca" },
   "credentials": {

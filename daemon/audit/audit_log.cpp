@@ -118,7 +118,7 @@ void AuditLog::flush() {
   if (file_fd_ >= 0) {
     std::string text;
     text.reserve(pending_.size() * 320);
-    for (const AuditRecord& r : pending_) text += audit_json_line(r);
+    for (const AuditRecord& r : pending_) append_audit_json_line(r, text);
     write_file(text);
   }
   if (journal_fd_ >= 0)

@@ -2,6 +2,8 @@
 
 #include <time.h>
 
+#include <algorithm>
+#include <charconv>
 #include <cstdio>
 
 namespace dbx {
@@ -18,16 +20,39 @@ const char* to_string(AuditOutcome outcome) {
   return "failed";
 }
 
-std::string rfc3339_utc(TimePoint t) {
+namespace {
+
+// Appends `t` as RFC 3339. The date and time of day are formatted once per second (a flush
+// formats thousands of records of the same second), the milliseconds every time.
+void append_rfc3339_utc(TimePoint t, std::string& out) {
   const auto ms = std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
   const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
   const int frac = static_cast<int>(ms - static_cast<std::int64_t>(secs) * 1000);
-  struct tm tm {};
-  ::gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  thread_local time_t cached_secs = -1;
+  thread_local char prefix[64];
+  thread_local int prefix_len = 0;
+  if (secs != cached_secs || prefix_len <= 0) {
+    struct tm tm {};
+    ::gmtime_r(&secs, &tm);
+    prefix_len =
+        std::snprintf(prefix, sizeof prefix, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
+                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached_secs = secs;
+  }
+  out.append(prefix, static_cast<std::size_t>(std::max(prefix_len, 0)));
+  out += '.';
+  out += static_cast<char>('0' + frac / 100);
+  out += static_cast<char>('0' + frac / 10 % 10);
+  out += static_cast<char>('0' + frac % 10);
+  out += 'Z';
+}
+
+}  // namespace
+
+std::string rfc3339_utc(TimePoint t) {
+  std::string out;
+  append_rfc3339_utc(t, out);
+  return out;
 }
 
 namespace {
@@ -50,8 +75,15 @@ void field(std::string& out, std::string_view key, std::string_view value) {
 std::string audit_json_line(const AuditRecord& r) {
   std::string out;
   out.reserve(320);
-  const auto text = [&out](std::string_view key, std::string_view value, bool null_if_empty) {
-    out.append(out.size() <= 1 ? "\"" : ",\"").append(key).append("\":");
+  append_audit_json_line(r, out);
+  return out;
+}
+
+void append_audit_json_line(const AuditRecord& r, std::string& out) {
+  const std::size_t start = out.size();
+  const auto text = [&out, start](std::string_view key, std::string_view value,
+                                  bool null_if_empty) {
+    out.append(out.size() <= start + 1 ? "\"" : ",\"").append(key).append("\":");
     if (value.empty() && null_if_empty) {
       out.append("null");
       return;
@@ -75,13 +107,17 @@ std::string audit_json_line(const AuditRecord& r) {
   };
   const auto number = [&out](std::string_view key, auto value) {
     out.append(",\"").append(key).append("\":");
-    if (value)
-      out.append(std::to_string(*value));
-    else
+    if (value) {
+      char buf[24];
+      const auto end = std::to_chars(buf, buf + sizeof buf, *value).ptr;
+      out.append(buf, end);
+    } else
       out.append("null");
   };
   out += '{';
-  text("time", rfc3339_utc(r.time), false);
+  out.append("\"time\":\"");
+  append_rfc3339_utc(r.time, out);
+  out += '"';
   number("uid", r.uid);
   number("gid", r.gid);
   number("pid", r.pid);
@@ -95,7 +131,6 @@ std::string audit_json_line(const AuditRecord& r) {
   text("outcome", to_string(r.outcome), false);
   text("reason", r.reason, true);
   out.append("}\n");
-  return out;
 }
 
 std::string audit_summary(const AuditRecord& r) {

@@ -37,6 +37,8 @@ std::string rfc3339_utc(TimePoint t);
 
 // The record as one JSON object followed by "\n".
 std::string audit_json_line(const AuditRecord& r);
+// The same, appended to `out` (the flush formats a batch into one buffer).
+void append_audit_json_line(const AuditRecord& r, std::string& out);
 
 // A one-line human summary (the journal's MESSAGE).
 std::string audit_summary(const AuditRecord& r);

@@ -10,7 +10,8 @@
 #   --smoke: a few seconds of each step, asserts only that the benchmark works (ctest bench.smoke).
 # Environment: BUILD_DIR (default build-release, built -O2 without debug info unless --no-build),
 #   ROUNDS, DURATION (s per load run), EXEC_RUNS, IDLE_SECONDS, HOLD, ECON_SECONDS; AUDIT=0 runs
-#   the daemon without an audit file (audit is on by default, as the targets require).
+#   the daemon without an audit file (audit is on by default, as the targets require);
+#   BENCH_ALLOW (as root): the workspace's allow list (default {"groups": ["nogroup"]}).
 # Runs as root (then the clients run as `nobody`, so the allow check is not root's shortcut) or as
 # any user with the deps installed. Prints rates and sizes, never a token.
 set -euo pipefail
@@ -74,7 +75,7 @@ log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 # Clients run as `nobody` when we are root: uid 0 passes every allow list without looking at it.
 if [ "$(id -u)" -eq 0 ]; then
   as_client=(setpriv --reuid=nobody --regid=nogroup --clear-groups)
-  allow='{"groups": ["nogroup"]}'
+  allow=${BENCH_ALLOW:-'{"groups": ["nogroup"]}'}
   sock_group=', "group": "nogroup"'
   chmod 755 "$bin" "$bin/tests" "$bin/tests/bench" "$bin/client" 2>/dev/null || true
 else

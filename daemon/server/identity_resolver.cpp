@@ -22,29 +22,30 @@ AllowNames allow_names(const Config& config) {
   return names;
 }
 
-// The workers: a queue of jobs under one mutex, threads started when a job finds none idle.
+// The workers: a queue of jobs under one mutex. A worker lives while there is work: it is started
+// when a job is queued and fewer than max_threads run, and exits when it finds the queue empty, so
+// a steady daemon (names cached for 60 s) holds no thread, and no thread's stack in its RSS.
+// Workers are detached and keep the pool alive (shared_ptr); the destructor waits for them.
 struct IdentityResolver::Pool {
   std::size_t max_threads = 1;
-  std::vector<std::thread> threads;  // touched on the loop thread only
   std::mutex mutex;
-  std::condition_variable wake;
+  std::condition_variable finished;
   std::deque<std::function<void()>> jobs;
-  std::size_t idle = 0;
+  std::size_t running = 0;
   bool stopping = false;
 
   void work() {
     std::unique_lock lock(mutex);
-    for (;;) {
-      ++idle;
-      wake.wait(lock, [this] { return stopping || !jobs.empty(); });
-      --idle;
-      if (stopping) return;
+    while (!stopping && !jobs.empty()) {
       std::function<void()> job = std::move(jobs.front());
       jobs.pop_front();
       lock.unlock();
       job();
+      job = nullptr;  // what the job holds is released here, not under the lock
       lock.lock();
     }
+    --running;
+    finished.notify_all();
   }
 };
 
@@ -66,12 +67,9 @@ IdentityResolver::IdentityResolver(Runtime& runtime, NameService& names, Millis 
 }
 
 IdentityResolver::~IdentityResolver() {
-  {
-    std::lock_guard lock(pool_->mutex);
-    pool_->stopping = true;
-  }
-  pool_->wake.notify_all();
-  for (auto& t : pool_->threads) t.join();
+  std::unique_lock lock(pool_->mutex);
+  pool_->stopping = true;
+  pool_->finished.wait(lock, [this] { return pool_->running == 0; });
 }
 
 void IdentityResolver::set_names(const AllowNames& names) {
@@ -183,15 +181,15 @@ void IdentityResolver::look_up_group(const std::string& name, SteadyTime now) {
 }
 
 void IdentityResolver::submit(std::function<void()> job) {
-  Pool& pool = *pool_;
   bool start_thread = false;
   {
-    std::lock_guard lock(pool.mutex);
-    pool.jobs.push_back(std::move(job));
-    start_thread = pool.jobs.size() > pool.idle && pool.threads.size() < pool.max_threads;
+    std::lock_guard lock(pool_->mutex);
+    pool_->jobs.push_back(std::move(job));
+    // A running worker may be stuck in a slow lookup: one more, up to max_threads, takes this job.
+    start_thread = pool_->running < pool_->max_threads;
+    if (start_thread) ++pool_->running;
   }
-  if (start_thread) pool.threads.emplace_back([&pool] { pool.work(); });
-  pool.wake.notify_one();
+  if (start_thread) std::thread([pool = pool_] { pool->work(); }).detach();
 }
 
 void IdentityResolver::user_answer(uid_t uid, UserLookup answer) {

@@ -2,7 +2,7 @@
 // the group database lists it in, and the gids of the groups the allow lists name — with no NSS
 // call on the event loop, so one slow LDAP or SSSD lookup stalls only the connections waiting for
 // that answer. Answers are cached (kNamePositiveTtl, kNameNegativeTtl); what the cache lacks is
-// looked up by a few worker threads (started on first need) and posted back to the loop.
+// looked up by a few worker threads (alive only while there is work) and posted back to the loop.
 //
 // When completions run: fill() answers from the cache, synchronously. resolve() never calls `done`
 // inline: it runs on the loop, from a worker's posted answer or from the deadline (Waiters).

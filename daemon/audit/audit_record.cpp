@@ -80,10 +80,9 @@ std::string audit_json_line(const AuditRecord& r) {
 }
 
 void append_audit_json_line(const AuditRecord& r, std::string& out) {
-  const std::size_t start = out.size();
-  const auto text = [&out, start](std::string_view key, std::string_view value,
-                                  bool null_if_empty) {
-    out.append(out.size() <= start + 1 ? "\"" : ",\"").append(key).append("\":");
+  // "time" opens the object; every other field follows a comma.
+  const auto text = [&out](std::string_view key, std::string_view value, bool null_if_empty) {
+    out.append(",\"").append(key).append("\":");
     if (value.empty() && null_if_empty) {
       out.append("null");
       return;

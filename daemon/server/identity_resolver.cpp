@@ -79,34 +79,30 @@ void IdentityResolver::set_names(const AllowNames& names) {
   // Connections waiting now need what the new names need. The others ask at their next request:
   // nothing is looked up ahead (at start-up, no NSS module is loaded before a client connects).
   const SteadyTime now = runtime_.steady_now();
-  waiters_.for_each([&](const PeerIdentity& peer) {
-    if (names_.user) look_up(peer.uid, now);
-    for (const auto& group : names_.groups) look_up_group(group, now);
-  });
+  waiters_.for_each([&](const PeerIdentity& peer) { request(peer, now); });
 }
 
 bool IdentityResolver::fill(PeerIdentity& peer) const {
   return fill(peer, nullptr);
 }
 
+std::optional<bool> IdentityResolver::needs_database_groups(const PeerIdentity& peer,
+                                                           SteadyTime now) const {
+  bool needed = false;
+  for (const auto& name : names_.groups) {
+    const GroupLookup* g = groups_.fresh(name, now);
+    if (g == nullptr) return std::nullopt;
+    // A group that is unknown or failed matches nothing, however the user is looked up.
+    if (g->gid && std::find(peer.groups.begin(), peer.groups.end(), *g->gid) == peer.groups.end())
+      needed = true;
+  }
+  return needed;
+}
+
 bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) const {
   const SteadyTime now = runtime_.steady_now();
   bool complete = true;
   peer.names_generation = generation_;
-  peer.user.clear();
-  peer.database_groups.clear();
-  peer.user_failure.clear();
-  if (names_.user) {
-    const UserLookup* u = users_.fresh(peer.uid, now);
-    if (u != nullptr && (u->with_groups || names_.groups.empty())) {
-      peer.user = u->name;
-      peer.database_groups = u->groups;
-      peer.user_failure = u->failure;
-    } else {
-      complete = false;
-      if (missing != nullptr) peer.user_failure = *missing;
-    }
-  }
   peer.allow_groups.clear();
   for (const auto& name : names_.groups) {
     if (const GroupLookup* g = groups_.fresh(name, now)) {
@@ -117,7 +113,35 @@ bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) cons
         peer.allow_groups.push_back(ResolvedGroup{name, std::nullopt, *missing});
     }
   }
+  peer.user.clear();
+  peer.database_groups.clear();
+  peer.user_failure.clear();
+  if (names_.user) {
+    const UserLookup* u = users_.fresh(peer.uid, now);
+    // The database's groups are needed only for a named group the process does not have.
+    const bool with_groups = needs_database_groups(peer, now).value_or(true);
+    if (u != nullptr && (u->with_groups || !with_groups)) {
+      peer.user = u->name;
+      peer.database_groups = u->groups;
+      peer.user_failure = u->failure;
+    } else {
+      complete = false;
+      if (missing != nullptr) peer.user_failure = *missing;
+    }
+  }
   return complete;
+}
+
+// Queues the lookups `peer` still lacks. The user is looked up once the named groups are resolved
+// (they are cached for every peer, so that is rarely a wait), and with the group database's list
+// only when one of them is not among the process's own groups (SO_PEERGROUPS): a client that has
+// the group from its login or unit needs no getgrouplist(), which walks every NSS module (loading
+// each) and is the slowest lookup on LDAP and SSSD.
+void IdentityResolver::request(const PeerIdentity& peer, SteadyTime now) {
+  for (const auto& group : names_.groups) look_up_group(group, now);
+  if (!names_.user) return;
+  if (const auto with_groups = needs_database_groups(peer, now))
+    look_up(peer.uid, *with_groups, now);
 }
 
 void IdentityResolver::resolve(PeerIdentity peer, std::function<void(PeerIdentity)> done) {
@@ -128,14 +152,11 @@ void IdentityResolver::resolve(PeerIdentity peer, std::function<void(PeerIdentit
     });
     return;
   }
-  const SteadyTime now = runtime_.steady_now();
-  if (names_.user) look_up(peer.uid, now);
-  for (const auto& group : names_.groups) look_up_group(group, now);
+  request(peer, runtime_.steady_now());
   waiters_.add(deadline_, std::move(peer), std::move(done));
 }
 
-void IdentityResolver::look_up(uid_t uid, SteadyTime now) {
-  const bool with_groups = !names_.groups.empty();
+void IdentityResolver::look_up(uid_t uid, bool with_groups, SteadyTime now) {
   const UserLookup* cached = users_.fresh(uid, now);
   if (cached != nullptr && (cached->with_groups || !with_groups)) return;
   auto flight = users_in_flight_.find(uid);
@@ -197,6 +218,10 @@ void IdentityResolver::user_answer(uid_t uid, UserLookup answer) {
   if (flight != users_in_flight_.end() && flight->second == answer.with_groups)
     users_in_flight_.erase(flight);
   const SteadyTime now = runtime_.steady_now();
+  // An answer without the group list does not replace a fresh one with it (two lookups of one uid
+  // can be in flight, the one with groups asked for after the first).
+  const UserLookup* cached = users_.fresh(uid, now);
+  if (!answer.with_groups && cached != nullptr && cached->with_groups) return settle();
   const bool negative = answer.name.empty() || !answer.failure.empty();
   users_.put(uid, std::move(answer), now, now + (negative ? kNameNegativeTtl : kNamePositiveTtl));
   settle();
@@ -210,12 +235,15 @@ void IdentityResolver::group_answer(const std::string& name, GroupLookup answer)
   settle();
 }
 
-// Answers every waiter whose answers are all in the cache now.
+// Answers every waiter whose answers are all in the cache now; asks for what the others need
+// next (the group list, once the groups' answers showed it is needed).
 void IdentityResolver::settle() {
-  waiters_.settle_if([this](const PeerIdentity& peer) -> std::optional<PeerIdentity> {
+  const SteadyTime now = runtime_.steady_now();
+  waiters_.settle_if([this, now](const PeerIdentity& peer) -> std::optional<PeerIdentity> {
     PeerIdentity filled = peer;
-    if (!fill(filled)) return std::nullopt;
-    return filled;
+    if (fill(filled)) return filled;
+    request(peer, now);
+    return std::nullopt;
   });
 }
 

@@ -93,7 +93,11 @@ class IdentityResolver {
 
   // Fills what the cache has; a missing answer is marked failed with `missing` unless null.
   bool fill(PeerIdentity& peer, const std::string* missing) const;
-  void look_up(uid_t uid, SteadyTime now);  // queues what the current names need of uid
+  // Whether `peer` needs the group database's list of its user's groups: true when a named group
+  // resolved to a gid the process does not have; nullopt while a named group is not resolved.
+  std::optional<bool> needs_database_groups(const PeerIdentity& peer, SteadyTime now) const;
+  void request(const PeerIdentity& peer, SteadyTime now);  // queues the lookups peer lacks
+  void look_up(uid_t uid, bool with_groups, SteadyTime now);
   void look_up_group(const std::string& name, SteadyTime now);
   void submit(std::function<void()> job);
   void user_answer(uid_t uid, UserLookup answer);

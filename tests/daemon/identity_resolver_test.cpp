@@ -37,6 +37,7 @@ class FakeNames : public NameService {
   }
   Result<std::vector<gid_t>> group_list(const std::string& user, gid_t gid) override {
     std::lock_guard lock(mutex_);
+    ++group_list_calls_;
     std::vector<gid_t> out{gid};
     if (auto it = members_.find(user); it != members_.end())
       out.insert(out.end(), it->second.begin(), it->second.end());
@@ -78,6 +79,10 @@ class FakeNames : public NameService {
     std::lock_guard lock(mutex_);
     return group_calls_;
   }
+  int group_list_calls() {
+    std::lock_guard lock(mutex_);
+    return group_list_calls_;
+  }
 
  private:
   std::mutex mutex_;
@@ -89,6 +94,7 @@ class FakeNames : public NameService {
   std::set<uid_t> failing_;
   std::map<uid_t, int> user_calls_;
   int group_calls_ = 0;
+  int group_list_calls_ = 0;
 };
 
 class IdentityResolverTest : public ::testing::Test {
@@ -116,10 +122,12 @@ class IdentityResolverTest : public ::testing::Test {
     p.groups = {uid};
     return p;
   }
-  // Resolves `uid` and runs the loop until it is answered.
-  PeerIdentity resolved(uid_t uid) {
+  // Resolves `p` (by default: `uid` with only its own group) and runs the loop until it is answered.
+  PeerIdentity resolved(uid_t uid) { return resolved(peer(uid)); }
+  PeerIdentity resolved(PeerIdentity p) {
+    const uid_t uid = p.uid;
     std::optional<PeerIdentity> out;
-    resolver->resolve(peer(uid), [&](PeerIdentity p) { out = std::move(p); });
+    resolver->resolve(std::move(p), [&](PeerIdentity q) { out = std::move(q); });
     while (!out && rt.wait_and_run()) {
     }
     EXPECT_TRUE(out.has_value()) << "no answer for uid " << uid;
@@ -224,6 +232,7 @@ TEST_F(IdentityResolverTest, ALookupPastTheDeadlineCountsAsFailed) {
   names.hold(1001);
   std::optional<PeerIdentity> alice;
   resolver->resolve(peer(1001), [&](PeerIdentity p) { alice = std::move(p); });
+  ASSERT_TRUE(rt.wait_and_run());  // the group's answer: the user is looked up next, and hangs
   names.wait_for_lookup(1001);
   rt.advance(Seconds(14));
   EXPECT_FALSE(alice.has_value());
@@ -259,6 +268,44 @@ TEST_F(IdentityResolverTest, NewAllowNamesStartAGenerationWaitersGetThemToo) {
   PeerIdentity alice = peer(1001);
   EXPECT_TRUE(resolver->fill(alice));  // "ops" is cached now, alice's user still fresh
   EXPECT_EQ(names.group_calls(), 2);
+}
+
+// A process that has every named group (its login's or its unit's groups, SO_PEERGROUPS) needs no
+// getgrouplist(): the database could add nothing the allow check would use. The same uid without
+// the group in its process then gets the database's list, and is admitted through it.
+TEST_F(IdentityResolverTest, TheGroupListIsLookedUpOnlyWhenTheProcessLacksANamedGroup) {
+  PeerIdentity in_data = peer(1001);
+  in_data.groups = {1001, 500};
+  const PeerIdentity p = resolved(in_data);
+  EXPECT_EQ(p.user, "alice");
+  EXPECT_TRUE(p.database_groups.empty());
+  EXPECT_EQ(names.group_list_calls(), 0);
+  AllowList allow;
+  allow.groups = {"data"};
+  EXPECT_TRUE(is_allowed(allow, p));
+  // Same uid, a process without the group (setpriv --clear-groups, sg): the cached user entry
+  // lacks the list, so it is looked up, and the database admits the user.
+  PeerIdentity without = peer(1001);
+  EXPECT_FALSE(resolver->fill(without));
+  const PeerIdentity q = resolved(1001);
+  EXPECT_EQ(names.group_list_calls(), 1);
+  EXPECT_EQ(q.database_groups, (std::vector<gid_t>{1001, 500}));
+  EXPECT_TRUE(is_allowed(allow, q));
+  // Both are cached now, with no further lookup.
+  PeerIdentity again = in_data;
+  EXPECT_TRUE(resolver->fill(again));
+  EXPECT_TRUE(resolver->fill(without));
+  EXPECT_EQ(names.user_calls(1001), 2);
+  EXPECT_EQ(names.group_list_calls(), 1);
+}
+
+// bob is in no named group, by process or by database: the list is looked up, and denies.
+TEST_F(IdentityResolverTest, APeerOutsideEveryNamedGroupIsDeniedAfterTheDatabaseSaysSo) {
+  const PeerIdentity p = resolved(1002);
+  EXPECT_EQ(names.group_list_calls(), 1);
+  AllowList allow;
+  allow.groups = {"data"};
+  EXPECT_FALSE(is_allowed(allow, p));
 }
 
 TEST_F(IdentityResolverTest, NoNamesInTheAllowListsNeedNoLookup) {

@@ -1,6 +1,7 @@
-// AuditLog: where audit records go (SPEC.md "Audit"; docs/AUDIT.md). record() only appends to a
-// buffer (no syscall, so the cached-PAT path stays fast); the buffer is written out on a short
-// timer (kFlushInterval), when it holds kFlushBatch records, before /v1/audit answers, and at exit.
+// AuditLog: where audit records go (SPEC.md "Audit"; docs/AUDIT.md). record() formats the record
+// into a buffer (no syscall, so the cached-PAT path stays fast); the buffer is written out on a
+// short timer (kFlushInterval), when it holds kFlushBatch records, before /v1/audit answers, and
+// at exit.
 // A crash loses at most the records of the last flush interval. Sinks: the audit file (JSON
 // lines, 0600, reopened on SIGHUP), the journal (native protocol, under systemd), and a ring of
 // recent records in memory for GET /v1/audit. Lives on the loop thread, like the engine.
@@ -58,14 +59,15 @@ class AuditLog {
 
  private:
   void write_file(const std::string& text);
-  void send_journal(const AuditRecord& r);
 
   Runtime& runtime_;
   std::string journal_socket_;
   int journal_fd_ = -1;
   int file_fd_ = -1;
   std::optional<std::string> path_;
-  std::vector<AuditRecord> pending_;
+  std::size_t pending_ = 0;            // records since the last flush
+  std::string file_buffer_;            // their JSON lines, for the file
+  std::vector<std::string> journal_pending_;  // their journal datagrams
   std::deque<AuditRecord> ring_;
   std::shared_ptr<Timer> flush_timer_;
   std::uint64_t recorded_ = 0;

@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cstdio>
 
@@ -79,57 +80,74 @@ std::string audit_json_line(const AuditRecord& r) {
   return out;
 }
 
+namespace {
+
+// The bytes a JSON string holds as they are: not a control character, DEL, '"' or '\\'.
+constexpr std::array<bool, 256> kPlainJson = [] {
+  std::array<bool, 256> plain{};
+  for (int c = 0x20; c < 256; ++c) plain[c] = c != 0x7f && c != '"' && c != '\\';
+  return plain;
+}();
+
+}  // namespace
+
 void append_audit_json_line(const AuditRecord& r, std::string& out) {
-  // "time" opens the object; every other field follows a comma.
+  using namespace std::string_view_literals;
+  // Each key comes with its punctuation as one literal (one append, its length known at compile
+  // time): the cached-PAT path formats a record per request.
   const auto text = [&out](std::string_view key, std::string_view value, bool null_if_empty) {
-    out.append(",\"").append(key).append("\":");
+    out.append(key);
     if (value.empty() && null_if_empty) {
-      out.append("null");
+      out.append("null"sv);
       return;
     }
     out += '"';
-    for (char c : value) {
-      const auto u = static_cast<unsigned char>(c);
-      if (c == '"' || c == '\\') {
+    // Runs of plain characters are appended at once; only the others are escaped one by one.
+    std::size_t plain = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      const auto u = static_cast<unsigned char>(value[i]);
+      if (kPlainJson[u]) continue;
+      out.append(value.data() + plain, i - plain);
+      plain = i + 1;
+      if (u == '"' || u == '\\') {
         out += '\\';
-        out += c;
-      } else if (u < 0x20 || u == 0x7f) {
+        out += value[i];
+      } else {
         static constexpr char kHex[] = "0123456789abcdef";
-        out.append("\\u00");
+        out.append("\\u00"sv);
         out += kHex[u >> 4];
         out += kHex[u & 15];
-      } else {
-        out += c;
       }
     }
+    out.append(value.data() + plain, value.size() - plain);
     out += '"';
   };
   const auto number = [&out](std::string_view key, auto value) {
-    out.append(",\"").append(key).append("\":");
+    out.append(key);
     if (value) {
       char buf[24];
       const auto end = std::to_chars(buf, buf + sizeof buf, *value).ptr;
       out.append(buf, end);
-    } else
-      out.append("null");
+    } else {
+      out.append("null"sv);
+    }
   };
-  out += '{';
-  out.append("\"time\":\"");
+  out.append("{\"time\":\""sv);
   append_rfc3339_utc(r.time, out);
   out += '"';
-  number("uid", r.uid);
-  number("gid", r.gid);
-  number("pid", r.pid);
-  text("exe", r.exe, true);
-  text("workspace", r.workspace, true);
-  text("kind", r.kind, false);
-  if (!r.endpoint.empty()) text("endpoint", r.endpoint, false);
-  text("token_id", r.token_id, true);
-  text("fingerprint", r.fingerprint, true);
-  number("min_valid", r.min_valid);
-  text("outcome", to_string(r.outcome), false);
-  text("reason", r.reason, true);
-  out.append("}\n");
+  number(",\"uid\":"sv, r.uid);
+  number(",\"gid\":"sv, r.gid);
+  number(",\"pid\":"sv, r.pid);
+  text(",\"exe\":"sv, r.exe, true);
+  text(",\"workspace\":"sv, r.workspace, true);
+  text(",\"kind\":"sv, r.kind, false);
+  if (!r.endpoint.empty()) text(",\"endpoint\":"sv, r.endpoint, false);
+  text(",\"token_id\":"sv, r.token_id, true);
+  text(",\"fingerprint\":"sv, r.fingerprint, true);
+  number(",\"min_valid\":"sv, r.min_valid);
+  text(",\"outcome\":"sv, to_string(r.outcome), false);
+  text(",\"reason\":"sv, r.reason, true);
+  out.append("}\n"sv);
 }
 
 std::string audit_summary(const AuditRecord& r) {

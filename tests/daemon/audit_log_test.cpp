@@ -85,7 +85,7 @@ TEST(AuditRecordFormat, JsonLineHasEveryFieldAndNullsForUnknowns) {
 TEST(AuditRecordFormat, JsonLineEscapesWhatClientsSent) {
   AuditRecord r;
   r.kind = "pat";
-  r.workspace = "w\"x\\y";
+  r.workspace = "\"w\"x\\y\x7f";  // an escape first, in the middle and last
   r.reason = std::string("line\nbreak \x01 tab\t");
   r.outcome = AuditOutcome::denied;
   const std::string line = audit_json_line(r);

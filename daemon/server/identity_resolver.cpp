@@ -104,6 +104,12 @@ bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) cons
   bool complete = true;
   peer.names_generation = generation_;
   peer.allow_groups.clear();
+  peer.user.clear();
+  peer.database_groups.clear();
+  peer.user_failure.clear();
+  // uid 0 passes every allow list without it (Workspace::authorize): no name is looked up for
+  // root, so root's `dbxcred status` loads no NSS module either.
+  if (peer.uid == 0) return true;
   for (const auto& name : names_.groups) {
     if (const GroupLookup* g = groups_.fresh(name, now)) {
       peer.allow_groups.push_back(ResolvedGroup{name, g->gid, g->failure});
@@ -113,9 +119,6 @@ bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) cons
         peer.allow_groups.push_back(ResolvedGroup{name, std::nullopt, *missing});
     }
   }
-  peer.user.clear();
-  peer.database_groups.clear();
-  peer.user_failure.clear();
   if (names_.user) {
     const UserLookup* u = users_.fresh(peer.uid, now);
     // The database's groups are needed only for a named group the process does not have.

@@ -308,6 +308,13 @@ TEST_F(IdentityResolverTest, APeerOutsideEveryNamedGroupIsDeniedAfterTheDatabase
   EXPECT_FALSE(is_allowed(allow, p));
 }
 
+TEST_F(IdentityResolverTest, RootNeedsNoLookup) {
+  PeerIdentity root = peer(0);
+  EXPECT_TRUE(resolver->fill(root));
+  EXPECT_EQ(names.user_calls(0), 0);
+  EXPECT_EQ(names.group_calls(), 0);
+}
+
 TEST_F(IdentityResolverTest, NoNamesInTheAllowListsNeedNoLookup) {
   resolver->set_names(AllowNames{});
   PeerIdentity p = peer(1001);

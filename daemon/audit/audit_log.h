@@ -25,7 +25,10 @@ class AuditLog {
   // Short enough that `tail -f` and the journal look live; long enough that a burst of requests
   // shares one write.
   static constexpr Millis kFlushInterval{1000};
-  static constexpr std::size_t kFlushBatch = 1024;
+  // About 40 KB of JSON lines: under load, a write every ~128 requests, each short enough (tens
+  // of microseconds) that the clients waiting meanwhile do not see it in their p99, as they did
+  // with 1,024 records (300 KB, half a millisecond of page-cache work) at a time.
+  static constexpr std::size_t kFlushBatch = 128;
   // What /v1/audit can show: the last hour at most, and at most this many records (about 1 MiB).
   static constexpr std::size_t kRingCapacity = 4096;
   static constexpr Seconds kRingAge{3600};

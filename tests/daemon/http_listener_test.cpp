@@ -144,6 +144,24 @@ TEST_F(Listening, ServesARequestThatArrivesInPieces) {
   EXPECT_FALSE(closed(c));
 }
 
+// The wait for a kept-alive connection's next request reads into a 512-byte buffer: requests of
+// every size around it, sent at once after a first answer, are served whole.
+TEST_F(Listening, ServesRequestsLongerThanTheWaitBufferOnAKeptAliveConnection) {
+  const int c = connect();
+  send(c, "GET /first HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(answers(receive(c)), 1u);
+  for (std::size_t size : {100u, 511u, 512u, 513u, 1024u, 6000u}) {
+    const std::string head = "GET /" + std::to_string(size) + " HTTP/1.1\r\nX-Pad: ";
+    const std::string tail = "\r\n\r\n";
+    send(c, head + std::string(size - std::min(size, head.size() + tail.size()), 'p') + tail);
+    const std::string got = receive(c);
+    EXPECT_EQ(answers(got), 1u) << size;
+    EXPECT_TRUE(got.ends_with("\r\n\r\n/" + std::to_string(size))) << size;
+  }
+  EXPECT_EQ(seen_.size(), 7u);
+  EXPECT_FALSE(closed(c));
+}
+
 TEST_F(Listening, AnswersPipelinedRequestsInOrderWhenAnsweredAtOnce) {
   const int c = connect();
   send(c, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");

@@ -68,8 +68,8 @@ class AuditLog {
   int journal_fd_ = -1;
   int file_fd_ = -1;
   std::optional<std::string> path_;
-  std::size_t pending_ = 0;            // records since the last flush
-  std::string file_buffer_;            // their JSON lines, for the file
+  std::size_t pending_ = 0;                   // records since the last flush
+  std::string file_buffer_;                   // their JSON lines, for the file
   std::vector<std::string> journal_pending_;  // their journal datagrams
   std::deque<AuditRecord> ring_;
   std::shared_ptr<Timer> flush_timer_;

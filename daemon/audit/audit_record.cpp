@@ -23,8 +23,8 @@ const char* to_string(AuditOutcome outcome) {
 
 namespace {
 
-// Appends `t` as RFC 3339. The date and time of day are formatted once per second (a flush
-// formats thousands of records of the same second), the milliseconds every time.
+// Appends `t` as RFC 3339. The date and time of day are formatted once per second (under load,
+// thousands of records share a second), the milliseconds every time.
 void append_rfc3339_utc(TimePoint t, std::string& out) {
   const auto ms = std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
   const time_t secs = static_cast<time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -71,7 +71,7 @@ void field(std::string& out, std::string_view key, std::string_view value) {
 
 }  // namespace
 
-// Written by hand, not through boost::json: the flush formats every record of the cached-PAT path
+// Written by hand, not through boost::json: every record of the cached-PAT path is formatted
 // (tens of thousands a second under load), and this makes no allocation beyond the line's own.
 std::string audit_json_line(const AuditRecord& r) {
   std::string out;

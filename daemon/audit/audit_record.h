@@ -37,7 +37,7 @@ std::string rfc3339_utc(TimePoint t);
 
 // The record as one JSON object followed by "\n".
 std::string audit_json_line(const AuditRecord& r);
-// The same, appended to `out` (the flush formats a batch into one buffer).
+// The same, appended to `out` (AuditLog::record formats each record into its file buffer).
 void append_audit_json_line(const AuditRecord& r, std::string& out);
 
 // A one-line human summary (the journal's MESSAGE).

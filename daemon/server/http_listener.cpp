@@ -169,9 +169,9 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     Conn* next = nullptr;
     Queue* queue = nullptr;
     std::array<char, 512> wait_buf;  // what wait() reads (most requests fit)
-    std::size_t drained = 0;   // lingering: bytes read and dropped
-    bool admitted = false;     // counted in open_ (else in refusing_)
-    bool dispatching = false;  // inside the dispatch call
+    std::size_t drained = 0;         // lingering: bytes read and dropped
+    bool admitted = false;           // counted in open_ (else in refusing_)
+    bool dispatching = false;        // inside the dispatch call
     bool lingering = false;
     bool close_after_write = false;
     bool linger_after_write = false;

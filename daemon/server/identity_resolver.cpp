@@ -87,7 +87,7 @@ bool IdentityResolver::fill(PeerIdentity& peer) const {
 }
 
 std::optional<bool> IdentityResolver::needs_database_groups(const PeerIdentity& peer,
-                                                           SteadyTime now) const {
+                                                            SteadyTime now) const {
   bool needed = false;
   for (const auto& name : names_.groups) {
     const GroupLookup* g = groups_.fresh(name, now);
@@ -123,11 +123,12 @@ bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) cons
     const UserLookup* u = users_.fresh(peer.uid, now);
     // The database's groups are needed only for a named group the process does not have.
     const bool with_groups = needs_database_groups(peer, now).value_or(true);
-    if (u != nullptr && (u->with_groups || !with_groups)) {
+    if (u != nullptr) {  // the name counts even while the group list is still missing
       peer.user = u->name;
       peer.database_groups = u->groups;
       peer.user_failure = u->failure;
-    } else {
+    }
+    if (u == nullptr || (with_groups && !u->with_groups)) {
       complete = false;
       if (missing != nullptr) peer.user_failure = *missing;
     }
@@ -135,16 +136,14 @@ bool IdentityResolver::fill(PeerIdentity& peer, const std::string* missing) cons
   return complete;
 }
 
-// Queues the lookups `peer` still lacks. The user is looked up once the named groups are resolved
-// (they are cached for every peer, so that is rarely a wait), and with the group database's list
-// only when one of them is not among the process's own groups (SO_PEERGROUPS): a client that has
-// the group from its login or unit needs no getgrouplist(), which walks every NSS module (loading
-// each) and is the slowest lookup on LDAP and SSSD.
+// Queues the lookups `peer` still lacks, the user's and the groups' in parallel. The group
+// database's list of the user's groups is asked for only once the named groups are resolved and
+// one of them is not among the process's own groups (SO_PEERGROUPS): a client that has the group
+// from its login or unit needs no getgrouplist(), which walks every NSS module (loading each) and
+// is the slowest lookup on LDAP and SSSD. When it is needed, it follows the user's answer.
 void IdentityResolver::request(const PeerIdentity& peer, SteadyTime now) {
   for (const auto& group : names_.groups) look_up_group(group, now);
-  if (!names_.user) return;
-  if (const auto with_groups = needs_database_groups(peer, now))
-    look_up(peer.uid, *with_groups, now);
+  if (names_.user) look_up(peer.uid, needs_database_groups(peer, now).value_or(false), now);
 }
 
 void IdentityResolver::resolve(PeerIdentity peer, std::function<void(PeerIdentity)> done) {
@@ -162,25 +161,33 @@ void IdentityResolver::resolve(PeerIdentity peer, std::function<void(PeerIdentit
 void IdentityResolver::look_up(uid_t uid, bool with_groups, SteadyTime now) {
   const UserLookup* cached = users_.fresh(uid, now);
   if (cached != nullptr && (cached->with_groups || !with_groups)) return;
-  auto flight = users_in_flight_.find(uid);
-  if (flight != users_in_flight_.end() && (flight->second || !with_groups)) return;
-  users_in_flight_[uid] = with_groups;
-  submit([this, alive = std::weak_ptr<int>(alive_), uid, with_groups] {
+  // One lookup of a uid at a time: its answer settles the waiters and asks for what is missing.
+  if (!users_in_flight_.insert(uid).second) return;
+  // The user found already (without its group list): only the list is asked for.
+  std::optional<UserEntry> known;
+  if (cached != nullptr) known = UserEntry{cached->name, cached->gid};
+  submit([this, alive = std::weak_ptr<int>(alive_), uid, with_groups, known] {
     // On a worker thread: only the name service and Runtime::post (thread-safe) are touched.
     UserLookup answer;
-    answer.with_groups = with_groups;
-    auto user = names_service_.user(uid);
-    if (!user) {
-      answer.failure = user.error().message;
-    } else if (*user) {
-      answer.name = (*user)->name;
+    std::optional<UserEntry> entry = known;
+    if (!entry) {
+      auto user = names_service_.user(uid);
+      if (user) entry = *user;
+      if (!user) answer.failure = user.error().message;
+    }
+    if (entry) {
+      answer.name = entry->name;
+      answer.gid = entry->gid;
+      answer.with_groups = with_groups;
       if (with_groups) {
-        auto groups = names_service_.group_list(answer.name, (*user)->gid);
+        auto groups = names_service_.group_list(entry->name, entry->gid);
         if (groups)
           answer.groups = std::move(*groups);
         else
           answer.failure = groups.error().message;
       }
+    } else {
+      answer.with_groups = true;  // no such user, or the lookup failed: no list to wait for
     }
     runtime_.post([this, alive, uid, answer = std::move(answer)]() mutable {
       if (alive.lock()) user_answer(uid, std::move(answer));
@@ -217,14 +224,8 @@ void IdentityResolver::submit(std::function<void()> job) {
 }
 
 void IdentityResolver::user_answer(uid_t uid, UserLookup answer) {
-  auto flight = users_in_flight_.find(uid);
-  if (flight != users_in_flight_.end() && flight->second == answer.with_groups)
-    users_in_flight_.erase(flight);
+  users_in_flight_.erase(uid);
   const SteadyTime now = runtime_.steady_now();
-  // An answer without the group list does not replace a fresh one with it (two lookups of one uid
-  // can be in flight, the one with groups asked for after the first).
-  const UserLookup* cached = users_.fresh(uid, now);
-  if (!answer.with_groups && cached != nullptr && cached->with_groups) return settle();
   const bool negative = answer.name.empty() || !answer.failure.empty();
   users_.put(uid, std::move(answer), now, now + (negative ? kNameNegativeTtl : kNamePositiveTtl));
   settle();

@@ -14,7 +14,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -80,10 +79,11 @@ class IdentityResolver {
 
  private:
   struct UserLookup {
-    std::string name;           // "" when no passwd entry
-    std::vector<gid_t> groups;  // from the group database, when with_groups
-    std::string failure;        // "" when the lookups succeeded
-    bool with_groups = false;
+    std::string name;                    // "" when no passwd entry
+    gid_t gid = static_cast<gid_t>(-1);  // the passwd entry's primary group
+    std::vector<gid_t> groups;           // from the group database, when with_groups
+    std::string failure;                 // "" when the lookups succeeded
+    bool with_groups = false;  // the list is in `groups` (or there is none: no entry, failed)
   };
   struct GroupLookup {
     std::optional<gid_t> gid;
@@ -111,7 +111,7 @@ class IdentityResolver {
   std::uint64_t generation_ = 1;
   NameCache<uid_t, UserLookup> users_{kNameCacheEntries};
   NameCache<std::string, GroupLookup> groups_{kNameCacheEntries};
-  std::map<uid_t, bool> users_in_flight_;  // uid -> with_groups
+  std::set<uid_t> users_in_flight_;
   std::set<std::string, std::less<>> groups_in_flight_;
   Waiters<PeerIdentity, PeerIdentity> waiters_;  // info: the peer as it came
   std::shared_ptr<Pool> pool_;

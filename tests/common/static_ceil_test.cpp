@@ -23,12 +23,30 @@ void expect_same(double x) {
 
 TEST(StaticCeil, EdgesMatchLibm) {
   const double inf = std::numeric_limits<double>::infinity();
-  const std::vector<double> edges{0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1.5, -1.5, 2.0, 0.999999999,
-                                  -0.999999999, 1e-300, -1e-300,
+  const std::vector<double> edges{0.0,
+                                  -0.0,
+                                  0.5,
+                                  -0.5,
+                                  1.0,
+                                  -1.0,
+                                  1.5,
+                                  -1.5,
+                                  2.0,
+                                  0.999999999,
+                                  -0.999999999,
+                                  1e-300,
+                                  -1e-300,
                                   std::numeric_limits<double>::denorm_min(),
-                                  -std::numeric_limits<double>::denorm_min(), 4503599627370495.5,
-                                  -4503599627370495.5, 4503599627370496.0, 4503599627370497.0,
-                                  9007199254740993.0, 1e300, -1e300, inf, -inf,
+                                  -std::numeric_limits<double>::denorm_min(),
+                                  4503599627370495.5,
+                                  -4503599627370495.5,
+                                  4503599627370496.0,
+                                  4503599627370497.0,
+                                  9007199254740993.0,
+                                  1e300,
+                                  -1e300,
+                                  inf,
+                                  -inf,
                                   std::numeric_limits<double>::quiet_NaN()};
   for (double x : edges) expect_same(x);
 }

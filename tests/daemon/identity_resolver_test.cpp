@@ -29,8 +29,9 @@ class FakeNames : public NameService {
     return std::optional<UserEntry>(it->second);
   }
   Result<std::optional<gid_t>> group_gid(const std::string& name) override {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     ++group_calls_;
+    changed_.wait_for(lock, std::chrono::seconds(60), [&] { return !groups_held_; });
     auto it = groups_.find(name);
     if (it == groups_.end()) return std::optional<gid_t>();
     return std::optional<gid_t>(it->second);
@@ -57,6 +58,10 @@ class FakeNames : public NameService {
     std::lock_guard lock(mutex_);
     held_.insert(uid);
   }
+  void hold_groups() {
+    std::lock_guard lock(mutex_);
+    groups_held_ = true;
+  }
   void fail(uid_t uid) {
     std::lock_guard lock(mutex_);
     failing_.insert(uid);
@@ -64,6 +69,7 @@ class FakeNames : public NameService {
   void release_all() {
     std::lock_guard lock(mutex_);
     held_.clear();
+    groups_held_ = false;
     changed_.notify_all();
   }
   // Blocks until a lookup of `uid` has started (it is then held, or answered).
@@ -91,6 +97,7 @@ class FakeNames : public NameService {
   std::map<std::string, std::vector<gid_t>> members_;
   std::map<std::string, gid_t> groups_;
   std::set<uid_t> held_;
+  bool groups_held_ = false;
   std::set<uid_t> failing_;
   std::map<uid_t, int> user_calls_;
   int group_calls_ = 0;
@@ -122,7 +129,8 @@ class IdentityResolverTest : public ::testing::Test {
     p.groups = {uid};
     return p;
   }
-  // Resolves `p` (by default: `uid` with only its own group) and runs the loop until it is answered.
+  // Resolves `p` (by default: `uid` with only its own group) and runs the loop until it is
+  // answered.
   PeerIdentity resolved(uid_t uid) { return resolved(peer(uid)); }
   PeerIdentity resolved(PeerIdentity p) {
     const uid_t uid = p.uid;
@@ -245,6 +253,26 @@ TEST_F(IdentityResolverTest, ALookupPastTheDeadlineCountsAsFailed) {
   EXPECT_EQ(lookup_failure(allow, *alice), "no answer from the name service (NSS) within 15 s");
 }
 
+// A group lookup that hangs (the group in LDAP, LDAP down) does not hold up the user's: at the
+// deadline a user named by the list is admitted by name, and the group counts as failed.
+TEST_F(IdentityResolverTest, AHungGroupLookupStillLetsTheUserBeMatchedByName) {
+  names.hold_groups();
+  std::optional<PeerIdentity> alice;
+  resolver->resolve(peer(1001), [&](PeerIdentity p) { alice = std::move(p); });
+  names.wait_for_lookup(1001);     // started alongside the group's, not after it
+  ASSERT_TRUE(rt.wait_and_run());  // the user's answer
+  EXPECT_FALSE(alice.has_value());
+  rt.advance(Seconds(15));
+  ASSERT_TRUE(alice.has_value());
+  EXPECT_EQ(alice->user, "alice");
+  ASSERT_EQ(alice->allow_groups.size(), 1u);
+  EXPECT_FALSE(alice->allow_groups[0].gid.has_value());
+  AllowList allow;
+  allow.users = {"alice"};
+  allow.groups = {"data"};
+  EXPECT_TRUE(is_allowed(allow, *alice));
+}
+
 // A reload that names a new group: a connection filled before it is no longer complete (the
 // generation moved on), and one waiting for a lookup across the reload is answered with the new
 // group resolved too.
@@ -291,11 +319,11 @@ TEST_F(IdentityResolverTest, TheGroupListIsLookedUpOnlyWhenTheProcessLacksANamed
   EXPECT_EQ(names.group_list_calls(), 1);
   EXPECT_EQ(q.database_groups, (std::vector<gid_t>{1001, 500}));
   EXPECT_TRUE(is_allowed(allow, q));
-  // Both are cached now, with no further lookup.
+  // Both are cached now. The list was asked for the user already found: one passwd lookup in all.
   PeerIdentity again = in_data;
   EXPECT_TRUE(resolver->fill(again));
   EXPECT_TRUE(resolver->fill(without));
-  EXPECT_EQ(names.user_calls(1001), 2);
+  EXPECT_EQ(names.user_calls(1001), 1);
   EXPECT_EQ(names.group_list_calls(), 1);
 }
 

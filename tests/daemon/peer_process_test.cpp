@@ -16,6 +16,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/temp_dir.h"
+
 namespace dbx {
 namespace {
 
@@ -37,6 +39,27 @@ pid_t sleeping_child() {
   }
   return pid;
 }
+
+// A fake /proc: its `self/fdinfo` is the real one (the pidfd check reads it), and each entry shown
+// is a pid whose `exe` points where the test says. Readable by every uid when `shared`.
+class FakeProc {
+ public:
+  explicit FakeProc(bool shared = false) : dir_("dbxcred-proc") {
+    if (shared) ::chmod(dir_.path().c_str(), 0755);
+    ::mkdir((dir_ / "self").c_str(), 0755);
+    ::symlink("/proc/self/fdinfo", (dir_ / "self/fdinfo").c_str());
+  }
+  // /proc/<pid>/exe -> exe; false if it could not be made.
+  bool show(pid_t pid, const std::string& exe) {
+    const std::string entry = dir_ / std::to_string(pid);
+    return ::mkdir(entry.c_str(), 0755) == 0 &&
+           ::symlink(exe.c_str(), (entry + "/exe").c_str()) == 0;
+  }
+  const std::string& root() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+};
 
 void kill_and_reap(pid_t pid) {
   ::kill(pid, SIGKILL);
@@ -85,38 +108,28 @@ TEST(PeerProcess, ReusedPidShowingAnotherProgramIsRefused) {
   ASSERT_GT(child, 0);
   const int pidfd = open_pidfd(child);
   ASSERT_GE(pidfd, 0);
-  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  const std::string root = dir;
-  ASSERT_EQ(::mkdir((root + "/self").c_str(), 0700), 0);
-  ASSERT_EQ(::symlink("/proc/self/fdinfo", (root + "/self/fdinfo").c_str()), 0);
-  ASSERT_EQ(::mkdir((root + "/" + std::to_string(child)).c_str(), 0700), 0);
-  ASSERT_EQ(::symlink("/bin/sh", (root + "/" + std::to_string(child) + "/exe").c_str()), 0);
+  FakeProc proc;
+  ASSERT_TRUE(proc.show(child, "/bin/sh"));
   kill_and_reap(child);  // exited and reaped: the pid may now belong to anything
   ProcessProbe probe;
-  probe.proc_root = root;
+  probe.proc_root = proc.root();
   const PeerProcess p = identify_process(pidfd, child, probe);
   EXPECT_FALSE(p.known()) << p.exe;
   EXPECT_TRUE(p.exe.empty());
   EXPECT_NE(p.why.find("exited"), std::string::npos) << p.why;
   ::close(pidfd);
-  std::system(("rm -rf " + root).c_str());
 }
 
 // Without a pidfd (kernels before 6.5) the pid is all there is: the same fake /proc is believed.
 // This is the race docs/AUDIT.md documents.
 TEST(PeerProcess, WithoutPidfdThePidIsBelieved) {
-  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  const std::string root = dir;
-  ASSERT_EQ(::mkdir((root + "/4242").c_str(), 0700), 0);
-  ASSERT_EQ(::symlink("/bin/sh", (root + "/4242/exe").c_str()), 0);
+  FakeProc proc;
+  ASSERT_TRUE(proc.show(4242, "/bin/sh"));
   ProcessProbe probe;
-  probe.proc_root = root;
+  probe.proc_root = proc.root();
   const PeerProcess p = identify_process(-1, 4242, probe);
   EXPECT_FALSE(p.pidfd);
   EXPECT_EQ(p.exe, "/bin/sh");
-  std::system(("rm -rf " + root).c_str());
 }
 
 TEST(PeerProcess, ExitedProcessIsRefusedWithWhy) {
@@ -188,15 +201,8 @@ TEST(PeerProcess, AnotherUsersLiveProcessIsIdentified) {
   const int pidfd = open_pidfd(child);
   ASSERT_GE(pidfd, 0);
   // A /proc whose entry for the child shows /bin/sh (the checker may not read the real one).
-  char dir[] = "/tmp/dbxcred-proc-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  const std::string root = dir;
-  const std::string entry = root + "/" + std::to_string(child);
-  ASSERT_EQ(::chmod(dir, 0755), 0);
-  ASSERT_EQ(::mkdir((root + "/self").c_str(), 0755), 0);
-  ASSERT_EQ(::symlink("/proc/self/fdinfo", (root + "/self/fdinfo").c_str()), 0);
-  ASSERT_EQ(::mkdir(entry.c_str(), 0755), 0);
-  ASSERT_EQ(::symlink("/bin/sh", (entry + "/exe").c_str()), 0);
+  FakeProc proc(/*shared=*/true);
+  ASSERT_TRUE(proc.show(child, "/bin/sh"));
   int out[2];
   ASSERT_EQ(::pipe(out), 0);
   const pid_t checker = ::fork();
@@ -205,7 +211,7 @@ TEST(PeerProcess, AnotherUsersLiveProcessIsIdentified) {
     if (::setresgid(65533, 65533, 65533) != 0 || ::setresuid(65533, 65533, 65533) != 0) ::_exit(1);
     ::prctl(PR_SET_DUMPABLE, 1);
     ProcessProbe probe;
-    probe.proc_root = root;
+    probe.proc_root = proc.root();
     const PeerProcess p = identify_process(pidfd, child, probe);
     const std::string said = (p.known() ? "known " + p.exe : "unknown: " + p.why);
     if (::write(out[1], said.data(), said.size()) < 0) ::_exit(1);
@@ -221,11 +227,6 @@ TEST(PeerProcess, AnotherUsersLiveProcessIsIdentified) {
   ::waitpid(checker, &status, 0);
   kill_and_reap(child);
   ::close(pidfd);
-  ::unlink((entry + "/exe").c_str());
-  ::rmdir(entry.c_str());
-  ::unlink((root + "/self/fdinfo").c_str());
-  ::rmdir((root + "/self").c_str());
-  ::rmdir(dir);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   EXPECT_EQ(said.rfind("known ", 0), 0u) << said;
 }

@@ -217,6 +217,43 @@ class ProtocolTest(DatabricksCliTestCase):
         self.assert_no_secret(d.log())
 
 
+NOBODY = 65534
+
+
+def as_nobody():
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+class OtherUserTest(DatabricksCliTestCase):
+    """Another local user (`nobody`) who may open the socket but is not in the workspace's allow."""
+
+    def test_another_user_gets_no_token_for_a_host_it_may_not_use(self):
+        home = os.path.join(self.tmp, "d0")
+        run = os.path.join(home, "run")
+        os.makedirs(run)
+        os.chmod(self.tmp, 0o755)
+        os.chmod(home, 0o755)
+        os.chmod(run, 0o755)
+        d = self.start_daemon({"sp": self.sp()}, {"prod": self.workspace(allow={"uids": [0]})},
+                              extra={"socket": {"path": os.path.join(run, "dbxcred.sock"),
+                                                "mode": "0666"}})
+        host = "https://" + self.emu.host
+        mine = self.token_of(self.auth(d, "auth", "token", "--host", host))
+        for extra_env in ({}, {"DBXCRED_WORKSPACE": "prod"}):
+            env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "DBXCRED_SOCKET": d.socket}
+            env.update(extra_env)
+            r = subprocess.run([DATABRICKS_AUTH, "auth", "token", "--host", host,
+                                "--force-refresh"], capture_output=True, text=True, env=env,
+                               preexec_fn=as_nobody, timeout=60)
+            self.assertEqual(r.returncode, 4, r.stderr)
+            self.assertIn("names no workspace", r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertNotIn(mine["access_token"], r.stderr)
+        self.assertEqual(len(self.emu.pats()), 1, "nobody's --force-refresh rotated nothing")
+
+
 @unittest.skipIf(shutil.which("node") is None, "node/npm not installed: the real-SDK test needs "
                  "Node.js and npm (apt-get install nodejs npm)")
 class RealJsSdkTest(DatabricksCliTestCase):

@@ -24,7 +24,7 @@ namespace {
 // below databricksCliMinSize = 1024 * 1024. The size tells the new Go CLI (>= 0.100.0) from the
 // legacy Python CLI (a pip script without `auth token`); the Python SDK applies the same test to
 // a `databricks` it finds on PATH. This program speaks the new CLI's protocol but, stripped, is
-// about 0.5 MiB, so it carries this 1 MiB of padding to be recognised for what it is. It is in an
+// about 0.8 MiB, so it carries this 1 MiB of padding to be recognised for what it is. It is in an
 // allocated section so that strip (CPack, dh_strip) keeps it; its pages are mapped but never
 // touched, so it costs no memory and no start-up time. The e2e test test_databricks_cli.py
 // checks the installed size.

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 import unittest
 
@@ -319,6 +320,10 @@ class RealJsSdkTest(DatabricksCliTestCase):
         self.assertGreaterEqual(self.emu.counters()["clusters_list"],
                                 len(rounds) + len(oauth_rounds))
         self.assert_no_secret(self.daemon.log())
+        print("\nPAT SDK: %d rounds, %d after the first PAT was revoked at t=%.0f s; PATs %d; "
+              "OAuth SDK: %d rounds, %d distinct OAuth token expiries"
+              % (len(rounds), len([r for r in rounds if r["t"] > revoked_at + 1]), revoked_at,
+                 len(pats), len(oauth_rounds), len(oauth_expiries)), file=sys.stderr)
 
 
 if __name__ == "__main__":

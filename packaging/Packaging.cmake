@@ -1,6 +1,7 @@
-# The Debian package: install rules for everything but the two programs (daemon/ and client/
-# install those), and CPack's DEB generator. `cpack -G DEB` in a build tree makes
-# dbxcred_<version>-<release>_<arch>.deb; scripts/package.sh does it from scratch (Release, no tests).
+# The Debian package: install rules for everything but the programs (daemon/ installs dbxcredd,
+# client/ dbxcred and /usr/lib/dbxcred/databricks-auth), and CPack's DEB generator.
+# `cpack -G DEB` in a build tree makes dbxcred_<version>-<release>_<arch>.deb; scripts/package.sh
+# does it from scratch (Release, no tests).
 include(GNUInstallDirs)
 set(DBXCRED_PKG ${CMAKE_CURRENT_LIST_DIR})
 set(DBXCRED_PKG_GZ ${CMAKE_BINARY_DIR}/packaging)

@@ -121,8 +121,8 @@ class ClonedAgentTest(ClonedAgentTestCase):
         p = self.get_pat(d, 30)
         path = os.path.join(d.state_dir, "machine")
         self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
-        with open(machine) as f:
-            self.assertNotIn(f.read().strip(), open(path).read())  # a digest, not the id
+        with open(machine) as f, open(path) as record:
+            self.assertNotIn(f.read().strip(), record.read())  # a digest, not the id
         agent = self.agent_id(d)
         self.restart(d)
         self.assertEqual(self.agent_id(d), agent)

@@ -156,9 +156,11 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
 
   // The one request that is not a GET: an operator's (daemon/server/pat_reap_route.h).
   if (const auto reap = pat_reap_workspace(path); !reap.empty()) {
-    auto audited = [this, peer, ws = std::string(reap.substr(0, 128)),
+    AuditRecord record;
+    if (audit_ != nullptr) record = audit_record(peer, reap.substr(0, 128), "pat-reap");
+    auto audited = [this, record = std::move(record),
                     counted = std::move(counted)](ApiResponse r) mutable {
-      if (audit_ != nullptr) audit(audit_record(peer, ws, "pat-reap"), r);
+      if (audit_ != nullptr) audit(std::move(record), r);
       counted(std::move(r));
     };
     return answer_pat_reap(broker, request.method, reap, query, peer, std::move(audited));

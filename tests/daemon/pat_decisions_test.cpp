@@ -307,7 +307,8 @@ TEST(PatReap, RefusesOurOwnAgentAndMalformedIds) {
   ASSERT_FALSE(own);
   EXPECT_EQ(own.error().code, ErrorCode::bad_request);
   EXPECT_NE(own.error().message.find("this daemon's own"), std::string::npos);
-  for (const std::string bad : {"", "x", std::string(32, 'A'), std::string(33, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"", "x", std::string(32, 'A'), std::string(33, 'a')}) {
     auto r = plan_reap(bad, kAgent, infos, {});
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::bad_request);

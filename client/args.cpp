@@ -35,6 +35,9 @@ constexpr CommandInfo kCommands[] = {
     {Command::audit, "audit", "audit [--since DUR] [--json]",
      "recent audit records (default: the last hour; root and the service user only);\n"
      "--json: one JSON object per line"},
+    {Command::pat_reap, "pat reap", "pat reap --agent ID",
+     "delete the workspace's PATs of another agent (a cloned VM's, a retired daemon's):\n"
+     "those whose comment carries agent id ID (root and the service user only)"},
 };
 
 // Indents every line of `text` by `indent` spaces.
@@ -195,6 +198,10 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       continue;
     }
 
+    if (*command == Command::pat && arg == "reap" && !inv.min_valid_seconds) {
+      command = Command::pat_reap;
+      continue;
+    }
     const bool takes_min_valid = *command == Command::pat || *command == Command::token ||
                                  *command == Command::aad || *command == Command::env ||
                                  *command == Command::exec;
@@ -258,6 +265,19 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
           continue;
         }
         break;
+      case Command::pat_reap:
+        if (is_option(arg, "--agent")) {
+          auto v = option_value(args, i, "--agent", command);
+          if (!v) return v.error();
+          const bool hex =
+              v->size() == 32 && v->find_first_not_of("0123456789abcdef") == std::string::npos;
+          if (!hex)
+            return usage_error("--agent: expected an agent id (32 lowercase hex digits), got \"" +
+                               *v + "\"");
+          inv.agent = std::move(*v);
+          continue;
+        }
+        break;
       case Command::audit:
         if (arg == "--json") {
           inv.json = true;
@@ -297,6 +317,9 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
   if (!command) return usage_error("no command given" + see_help(std::nullopt));
   if (saw_sdk && saw_azure) {
     return usage_error("--sdk and --azure exclude each other" + see_help(command));
+  }
+  if (*command == Command::pat_reap && inv.agent.empty()) {
+    return usage_error("pat reap needs --agent ID" + see_help(command));
   }
   if (*command == Command::exec && inv.argv.empty()) {
     return usage_error("exec needs a command to run: dbxcred exec -- CMD ARG...");

@@ -23,7 +23,8 @@ enum class Command {
   exec,
   status,
   workspaces,
-  audit
+  audit,
+  pat_reap  // `pat reap --agent ID`
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -44,6 +45,7 @@ struct Invocation {
   Shell shell = Shell::sh;
   bool json = false;                          // status --json, audit --json
   std::optional<std::int64_t> since_seconds;  // audit --since
+  std::string agent;                          // pat reap --agent
   std::vector<std::string> argv;              // exec: CMD ARG…
 };
 

@@ -151,6 +151,19 @@ Expected<std::string> run_command(const Invocation& inv,
       if (!answer) return answer.error();
       return format_audit(*answer, inv.json);
     }
+    case Command::pat_reap: {
+      auto workspace = resolve_workspace(inv.workspace, env_workspace, api);
+      if (!workspace) return workspace.error();
+      auto answer = api.post_object(workspace_target(*workspace, "pat/reap") +
+                                    "?agent=" + encode_path_segment(inv.agent));
+      if (!answer) return answer.error();
+      std::string out;
+      if (const auto* deleted = answer->if_contains("deleted"); deleted && deleted->is_array())
+        for (const auto& id : deleted->as_array())
+          if (id.is_string()) out += "deleted " + one_line(id.as_string()) + "\n";
+      if (out.empty()) out = "no PAT of agent " + inv.agent + " in workspace " + *workspace + "\n";
+      return out;
+    }
     case Command::workspaces: {
       auto answer = api.get_object("/v1/workspaces");
       if (!answer) return answer.error();

@@ -33,14 +33,21 @@ std::string encode_path_segment(std::string_view segment);
 
 class DaemonApi {
  public:
-  explicit DaemonApi(Fetch fetch) : fetch_(std::move(fetch)) {}
+  // `post`: sends POST `target` (the one request that changes something: `pat reap`).
+  explicit DaemonApi(Fetch fetch, Fetch post = nullptr)
+      : fetch_(std::move(fetch)), post_(std::move(post)) {}
 
   // GETs `target` and returns its JSON body; a non-2xx answer, or a body that is not a JSON
   // object, is a Failure.
   Expected<boost::json::object> get_object(std::string_view target) const;
+  // The same with POST.
+  Expected<boost::json::object> post_object(std::string_view target) const;
 
  private:
+  static Expected<boost::json::object> object_of(std::string_view target,
+                                                 Expected<HttpResponse> response);
   Fetch fetch_;
+  Fetch post_;
 };
 
 }  // namespace dbx::cli

@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
                                                      : std::string(dbx::cli::kDefaultSocketPath);
   std::optional<std::string> env_workspace = env_value("DBXCRED_WORKSPACE");
   dbx::cli::DaemonApi api(
-      [socket](std::string_view target) { return dbx::cli::http_get(socket, target); });
+      [socket](std::string_view target) { return dbx::cli::http_get(socket, target); },
+      [socket](std::string_view target) { return dbx::cli::http_post(socket, target); });
 
   if (inv.command == dbx::cli::Command::exec) {
     auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);

@@ -77,8 +77,24 @@ Failure unreachable(std::string_view socket_path, std::string_view reason) {
                                         std::string(reason) + "; " + hint};
 }
 
+namespace {
+Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view method,
+                                    std::string_view target, std::chrono::milliseconds timeout);
+}  // namespace
+
 Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
                                 std::chrono::milliseconds timeout) {
+  return http_request(socket_path, "GET", target, timeout);
+}
+
+Expected<HttpResponse> http_post(const std::string& socket_path, std::string_view target,
+                                 std::chrono::milliseconds timeout) {
+  return http_request(socket_path, "POST", target, timeout);
+}
+
+namespace {
+Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view method,
+                                    std::string_view target, std::chrono::milliseconds timeout) {
   const auto deadline = SteadyClock::now() + timeout;
 
   sockaddr_un addr{};
@@ -110,8 +126,9 @@ Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view
   }
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 
-  std::string request = "GET " + std::string(target) +
-                        " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+  std::string request = std::string(method) + " " + std::string(target) +
+                        " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n" +
+                        (method == "GET" ? "" : "Content-Length: 0\r\n") +
                         "Connection: close\r\n\r\n";
   std::size_t sent = 0;
   int err = 0;
@@ -160,5 +177,7 @@ Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view
     }
   }
 }
+
+}  // namespace
 
 }  // namespace dbx::cli

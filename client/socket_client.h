@@ -23,6 +23,9 @@ inline constexpr std::string_view kDefaultSocketPath = "/run/dbxcred/dbxcred.soc
 // success here: mapping statuses to exit codes is the caller's job.
 Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
                                 std::chrono::milliseconds timeout = kDefaultRequestTimeout);
+// The same with POST and an empty body (`pat reap`).
+Expected<HttpResponse> http_post(const std::string& socket_path, std::string_view target,
+                                 std::chrono::milliseconds timeout = kDefaultRequestTimeout);
 
 // "cannot reach dbxcredd at PATH: REASON; is the service running? (systemctl status dbxcredd)"
 Failure unreachable(std::string_view socket_path, std::string_view reason);

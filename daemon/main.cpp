@@ -23,6 +23,7 @@
 #include "daemon/audit/audit_log.h"
 #include "daemon/broker.h"
 #include "daemon/clock_watch.h"
+#include "daemon/pat/agent_id.h"
 #include "daemon/server/executable_check.h"
 #include "daemon/server/identity_resolver.h"
 #include "daemon/server/loopback_server.h"
@@ -30,6 +31,7 @@
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
+#include "daemon/state_dir_check.h"
 #include "daemon/state_dir_lock.h"
 #include "daemon/systemd.h"
 #include "daemon/upstream/https_transport.h"
@@ -113,6 +115,37 @@ int main(int argc, char** argv) {
   if (!state_lock) {
     std::fprintf(stderr, "dbxcredd: %s\n", state_lock.error().message.c_str());
     return 1;
+  }
+  // Another user who could write in it could plant a ledger or an agent id (docs/SECURITY.md).
+  if (auto s = dbx::check_state_dir_ownership(config->state_dir, ::geteuid()); !s) {
+    std::fprintf(stderr, "dbxcredd: %s\n", s.error().message.c_str());
+    return 1;
+  }
+  // The agent id is this machine's: a state_dir copied from another one (an image built after the
+  // daemon ran) makes a new agent, so that the clones never delete each other's PATs.
+  auto agent = dbx::bind_agent_to_machine(config->state_dir, dbx::machine_id_path());
+  if (!agent) {
+    std::fprintf(stderr, "dbxcredd: %s\n", agent.error().message.c_str());
+    return 1;
+  }
+  if (agent->previous_agent_id) {
+    const std::string moved = agent->previous_ledger.empty()
+                                  ? std::string()
+                                  : "; its ledgers are kept in " + agent->previous_ledger;
+    if (!agent->recorded_fingerprint.empty())
+      spdlog::warn(
+          "state_dir {} came from another machine (recorded machine {}, this machine {}): this "
+          "daemon is now agent {}; the PATs of agent {} are left to that agent, never deleted "
+          "here{} (`dbxcred pat reap --agent {}` deletes them once it is gone)",
+          config->state_dir, agent->recorded_fingerprint, agent->machine_fingerprint,
+          agent->agent_id, *agent->previous_agent_id, moved, *agent->previous_agent_id);
+    else
+      spdlog::warn(
+          "state_dir {} has no machine record (written by an older dbxcred, or copied): this "
+          "daemon is now agent {} on machine {}; the PATs of agent {} are left to expire, never "
+          "deleted here{}",
+          config->state_dir, agent->agent_id, agent->machine_fingerprint, *agent->previous_agent_id,
+          moved);
   }
 
   // Listen first: clients can connect while the TLS trust store loads (tens of ms), and their

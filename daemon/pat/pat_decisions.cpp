@@ -255,4 +255,26 @@ ReconcilePlan plan_reconcile(TimePoint now, const Identity& us,
   return plan;
 }
 
+Result<ReapPlan> plan_reap(std::string_view agent, std::string_view own_agent,
+                           const std::vector<PatInfo>& listed, const std::set<std::string>& ours) {
+  if (!is_valid_nonce(agent))
+    return make_error(ErrorCode::bad_request,
+                      "agent must be an agent id (32 lowercase hex digits, the 4th field of a "
+                      "dbxcred PAT comment)");
+  if (agent == own_agent)
+    return make_error(ErrorCode::bad_request,
+                      "agent " + std::string(agent) +
+                          " is this daemon's own: it deletes its PATs itself as they expire or "
+                          "are superseded (some hold promises); nothing was reaped");
+  ReapPlan plan;
+  for (const auto& info : listed) {
+    const auto parts = parse_comment(info.comment);
+    if (parts && parts->agent == agent && !ours.count(info.token_id))
+      plan.token_ids.push_back(info.token_id);
+    else
+      ++plan.kept;
+  }
+  return plan;
+}
+
 }  // namespace dbx::pat

@@ -187,4 +187,18 @@ ReconcilePlan plan_reconcile(TimePoint now, const Identity& us,
                              const std::vector<PatInfo>& listed,
                              const std::set<std::string>& protected_nonces, bool adopting = false);
 
+// ---- Reaping another agent's PATs (`dbxcred pat reap --agent ID`) ---------------------------
+
+// The operator's answer to a cloned or retired agent: the listed PATs whose comment carries agent
+// id `agent` (whatever its instance and workspace field: an agent id is 128 random bits), for
+// token/delete. Never a PAT of this daemon: `agent` equal to our own id is a bad_request (our
+// PATs are ours to manage, and some hold promises), and a PAT our ledger knows (`ours`: token
+// ids) is left out whatever its comment says. A malformed id is a bad_request.
+struct ReapPlan {
+  std::vector<std::string> token_ids;  // to delete
+  int kept = 0;                        // listed PATs not of that agent (never touched)
+};
+Result<ReapPlan> plan_reap(std::string_view agent, std::string_view own_agent,
+                           const std::vector<PatInfo>& listed, const std::set<std::string>& ours);
+
 }  // namespace dbx::pat

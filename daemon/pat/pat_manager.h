@@ -77,6 +77,12 @@ struct PatStatus {
   std::optional<std::string> ledger_note;
 };
 
+// What `dbxcred pat reap --agent ID` did (PatManager::reap_agent).
+struct ReapResult {
+  std::vector<std::string> deleted;  // token ids
+  int kept = 0;                      // listed PATs not of that agent
+};
+
 class PatManager {
  public:
   using Callback = std::function<void(Result<ServedPat>)>;
@@ -113,6 +119,12 @@ class PatManager {
   // After the wall clock stepped by `step` (ClockWatch): re-arms rotation and reaping by the wall
   // clock at once; a backward step moves the Retry-After and rotation backoff waits back with it.
   void reschedule(Millis step);
+
+  // The operator's reaping of another agent's PATs (a clone's, a retired agent's): token/list,
+  // then token/delete of each PAT whose comment carries agent id `agent` (pat::plan_reap: never
+  // this agent's own, never one the ledger knows). An error when the id is malformed or ours, the
+  // list fails, or a delete fails (naming how many were deleted before). `done` runs later.
+  void reap_agent(const std::string& agent, std::function<void(Result<ReapResult>)> done);
 
   // Cancels timers and fails waiting callers; answers still in flight only update the ledger.
   void stop();
@@ -165,6 +177,14 @@ class PatManager {
   void check_current();
   void on_checked(const std::string& token_id, Result<bool> works);
   void adopt(const std::vector<PatInfo>& infos);
+
+  struct ReapProgress {
+    std::string agent;
+    ReapResult result;
+    std::vector<std::string> left;  // last first
+    std::function<void(Result<ReapResult>)> done;
+  };
+  void reap_next(std::shared_ptr<ReapProgress> p);
 
   void reconcile();
   void on_listed(Result<std::vector<PatInfo>> r);

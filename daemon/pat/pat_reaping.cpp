@@ -106,4 +106,59 @@ void PatManager::reap_expired() {
   schedule_reap();
 }
 
+// ---- Another agent's PATs, on the operator's word
+// ------------------------------------------------
+
+void PatManager::reap_agent(const std::string& agent,
+                            std::function<void(Result<ReapResult>)> done) {
+  auto later = [this](std::function<void(Result<ReapResult>)> done, Result<ReapResult> r) {
+    rt_.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+  };
+  if (stopped_)
+    return later(std::move(done),
+                 make_error(ErrorCode::upstream_unavailable, "the daemon is stopping"));
+  if (!ledger_.usable()) return later(std::move(done), *ledger_.load_error());
+  if (auto checked = pat::plan_reap(agent, ledger_.agent_id(), {}, {}); !checked)
+    return later(std::move(done), checked.error());
+  api_.list(
+      guarded([this, agent, done = std::move(done)](Result<std::vector<PatInfo>> listed) mutable {
+        if (!listed) return done(listed.error());
+        std::set<std::string> ours;
+        for (const auto& r : ledger_.records())
+          if (r.token_id) ours.insert(*r.token_id);
+        if (current_) ours.insert(current_->token_id);
+        auto plan = pat::plan_reap(agent, ledger_.agent_id(), *listed, ours);
+        if (!plan) return done(plan.error());
+        spdlog::warn("pat {}: reaping {} PAT(s) of agent {} on the operator's request", workspace_,
+                     plan->token_ids.size(), agent);
+        auto progress = std::make_shared<ReapProgress>();
+        progress->agent = agent;
+        progress->result.kept = plan->kept;
+        progress->left.assign(plan->token_ids.rbegin(), plan->token_ids.rend());
+        progress->done = std::move(done);
+        reap_next(std::move(progress));
+      }));
+}
+
+// One delete at a time: a failure stops the rest, and the answer says how far it got.
+void PatManager::reap_next(std::shared_ptr<ReapProgress> p) {
+  if (p->left.empty()) return p->done(std::move(p->result));
+  const std::string id = p->left.back();
+  p->left.pop_back();
+  api_.remove(id, guarded([this, id, p](Status s) {
+                if (!s) {
+                  const std::size_t total = p->result.deleted.size() + p->left.size() + 1;
+                  return p->done(make_error(
+                      s.error().code, "reaped " + std::to_string(p->result.deleted.size()) +
+                                          " of " + std::to_string(total) + " PAT(s) of agent " +
+                                          p->agent + "; deleting token " + id +
+                                          " failed: " + s.error().message + "; run it again"));
+                }
+                ++deletions_;
+                spdlog::info("pat {}: reaped token {} of agent {}", workspace_, id, p->agent);
+                p->result.deleted.push_back(id);
+                reap_next(p);
+              }));
+}
+
 }  // namespace dbx

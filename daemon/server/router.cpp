@@ -12,6 +12,7 @@
 #include "daemon/audit/audit_log.h"
 #include "daemon/cache/refresh_policy.h"
 #include "daemon/server/loopback_routes.h"
+#include "daemon/server/pat_reap_route.h"
 #include "daemon/server/peer_access.h"
 #include "daemon/server/rate_limit.h"
 
@@ -153,6 +154,17 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     done(std::move(r));
   };
 
+  // The one request that is not a GET: an operator's (daemon/server/pat_reap_route.h).
+  if (const auto reap = pat_reap_workspace(path); !reap.empty()) {
+    AuditRecord record;
+    if (audit_ != nullptr) record = audit_record(peer, reap.substr(0, 128), "pat-reap");
+    auto audited = [this, record = std::move(record),
+                    counted = std::move(counted)](ApiResponse r) mutable {
+      if (audit_ != nullptr) audit(std::move(record), r);
+      counted(std::move(r));
+    };
+    return answer_pat_reap(broker, request.method, reap, query, peer, std::move(audited));
+  }
   if (request.method != "GET") {
     ApiResponse r = error_response(make_error(ErrorCode::bad_request, "only GET is supported"));
     r.status = 405;

@@ -139,6 +139,14 @@ void Workspace::pat(Seconds min_valid, std::optional<std::uint32_t> uid,
   pats_->get(min_valid, uid, std::move(done));
 }
 
+void Workspace::reap_pats(const std::string& agent, std::function<void(Result<ReapResult>)> done) {
+  if (!pats_)
+    return done(make_error(ErrorCode::bad_request,
+                           "PATs are turned off for workspace " + name() +
+                               " (\"pat\": false): this daemon cannot list its PATs"));
+  pats_->reap_agent(agent, std::move(done));
+}
+
 std::optional<ServedPatView> Workspace::peek_pat(Seconds min_valid) const {
   if (!pats_) return std::nullopt;
   return pats_->peek(min_valid);

@@ -95,6 +95,9 @@ class Workspace {
   // `uid`: the caller (nullopt: a loopback client), for the per-uid limit on forced rotations.
   void pat(Seconds min_valid, std::optional<std::uint32_t> uid,
            std::function<void(Result<ServedPat>)> done);
+  // Deletes another agent's PATs on the operator's request (PatManager::reap_agent; bad_request
+  // when PATs are off). Who may ask is the caller's business (root and the service user only).
+  void reap_pats(const std::string& agent, std::function<void(Result<ReapResult>)> done);
   // The current PAT when it serves `min_valid` now (PatManager::peek), else nullopt.
   std::optional<ServedPatView> peek_pat(Seconds min_valid) const;
   std::optional<PatStatus> pat_status() const;

@@ -169,6 +169,23 @@ TEST(ParseArgs, Audit) {
   expect_usage({"audit", "--since", "soon"}, "--since: expected a duration");
 }
 
+TEST(ParseArgs, PatReap) {
+  const std::string id(32, 'a');
+  auto r = parse({"-w", "prod", "pat", "reap", "--agent", id});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->command, Command::pat_reap);
+  EXPECT_EQ(r->agent, id);
+  EXPECT_EQ(r->workspace, "prod");
+  expect_usage({"pat", "reap"}, "pat reap needs --agent ID");
+  expect_usage({"pat", "reap", "--agent", "ABC"}, "--agent: expected an agent id");
+  expect_usage({"pat", "reap", "--agent", id, "--min-valid", "1m"}, "unknown option --min-valid");
+  expect_usage({"pat", "--agent", id}, "unknown option --agent for pat");
+  r = parse({"pat", "reap", "--help"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->help_for, Command::pat_reap);
+  EXPECT_NE(command_usage(Command::pat_reap).find("pat reap --agent ID"), std::string::npos);
+}
+
 TEST(ParseArgs, HelpAndVersion) {
   auto r = parse({"--help"});
   ASSERT_TRUE(r.ok());

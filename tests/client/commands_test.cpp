@@ -18,19 +18,24 @@ class FakeDaemon {
     answers_[std::move(target)] = std::move(r);
   }
   DaemonApi api() {
-    return DaemonApi([this](std::string_view target) -> Expected<HttpResponse> {
-      asked.emplace_back(target);
-      auto it = answers_.find(std::string(target));
-      if (it == answers_.end()) {
-        HttpResponse r;
-        r.status = 404;
-        r.body = R"({"error":{"code":"not_found","message":"no such path"}})";
-        return r;
-      }
-      return it->second;
-    });
+    auto fetch = [this](std::string method) {
+      return [this, method](std::string_view target) -> Expected<HttpResponse> {
+        asked.emplace_back(target);
+        if (method != "GET") posted.emplace_back(target);
+        auto it = answers_.find(std::string(target));
+        if (it == answers_.end()) {
+          HttpResponse r;
+          r.status = 404;
+          r.body = R"({"error":{"code":"not_found","message":"no such path"}})";
+          return r;
+        }
+        return it->second;
+      };
+    };
+    return DaemonApi(fetch("GET"), fetch("POST"));
   }
   std::vector<std::string> asked;
+  std::vector<std::string> posted;  // the targets sent as POST
 
  private:
   std::map<std::string, HttpResponse> answers_;
@@ -95,6 +100,30 @@ TEST(ResolveWorkspace, ListFailurePassesThrough) {
   auto r = resolve_workspace(std::nullopt, std::nullopt, d.api());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().exit, Exit::upstream);
+}
+
+TEST(RunCommand, PatReapPostsTheAgentAndPrintsTheDeletedIds) {
+  FakeDaemon d;
+  const std::string id(32, 'a');
+  d.answer("/v1/workspaces/prod/pat/reap?agent=" + id, 200,
+           R"({"workspace":"prod","agent":")" + id + R"(","deleted":["t1","t2"],"kept":3})");
+  Invocation inv = invocation(Command::pat_reap);
+  inv.workspace = "prod";
+  inv.agent = id;
+  auto out = run_command(inv, std::nullopt, d.api(), kNow);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  EXPECT_EQ(*out, "deleted t1\ndeleted t2\n");
+  EXPECT_EQ(d.posted, std::vector<std::string>{"/v1/workspaces/prod/pat/reap?agent=" + id});
+  // Nothing of that agent: says so. Refused: the daemon's message, exit 4.
+  d.answer("/v1/workspaces/prod/pat/reap?agent=" + id, 200, R"({"deleted":[],"kept":3})");
+  out = run_command(inv, std::nullopt, d.api(), kNow);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, "no PAT of agent " + id + " in workspace prod\n");
+  d.answer("/v1/workspaces/prod/pat/reap?agent=" + id, 403,
+           R"({"error":{"code":"forbidden","message":"for root and the daemon's user only"}})");
+  out = run_command(inv, std::nullopt, d.api(), kNow);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().exit, Exit::denied);
 }
 
 TEST(RunCommand, PatPrintsOnlyTheToken) {

@@ -283,5 +283,37 @@ TEST(PatForcedBucket, BurstThenOnePerRefill) {
   EXPECT_FALSE(take_forced(c, kT0 + Seconds(86400)));
 }
 
+TEST(PatReap, DeletesExactlyThatAgentsPatsWhateverTheInstance) {
+  const std::string clone(32, '1');
+  const std::string orphan(32, 'e');
+  std::vector<PatInfo> infos = {
+      listed("1", "dbxcred:agent:prod:" + kAgent + ":" + kNonceA),    // ours: never
+      listed("2", "dbxcred:agent:prod:" + clone + ":" + kNonceB),     // the clone's
+      listed("3", "dbxcred:other:staging:" + clone + ":" + kNonceC),  // the clone's, elsewhere
+      listed("4", "dbxcred:agent:prod:" + std::string(32, '2') + ":" + kNonceD),  // a third agent
+      listed("5", "dbxcred:agent:prod:" + orphan),  // the older format: no agent id, never
+      listed("6", "created by alice " + clone),     // not a dbxcred comment
+      listed("7", "dbxcred:agent:prod:" + clone + ":" + orphan),  // the clone's, but our ledger's
+  };
+  auto plan = plan_reap(clone, kAgent, infos, {"7"});
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->token_ids, (std::vector<std::string>{"2", "3"}));
+  EXPECT_EQ(plan->kept, 5);
+}
+
+TEST(PatReap, RefusesOurOwnAgentAndMalformedIds) {
+  std::vector<PatInfo> infos = {listed("1", "dbxcred:agent:prod:" + kAgent + ":" + kNonceA)};
+  auto own = plan_reap(kAgent, kAgent, infos, {});
+  ASSERT_FALSE(own);
+  EXPECT_EQ(own.error().code, ErrorCode::bad_request);
+  EXPECT_NE(own.error().message.find("this daemon's own"), std::string::npos);
+  for (const std::string& bad :
+       std::vector<std::string>{"", "x", std::string(32, 'A'), std::string(33, 'a')}) {
+    auto r = plan_reap(bad, kAgent, infos, {});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::bad_request);
+  }
+}
+
 }  // namespace
 }  // namespace dbx::pat

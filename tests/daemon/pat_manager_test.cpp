@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -883,6 +884,45 @@ TEST_F(PatManagerTest, ABackwardStepDelaysRotationByTheWallClock) {
   EXPECT_EQ(api_.create_calls, 1);
   rt_.advance(std::chrono::minutes(30));  // rotation time by the wall clock
   EXPECT_EQ(api_.create_calls, 2);
+}
+
+// `dbxcred pat reap --agent ID` (issue 21): exactly that agent's PATs are deleted, never ours,
+// and our own agent id is refused before anything is listed.
+TEST_F(PatManagerTest, ReapAgentDeletesExactlyThatAgentsPatsNeverOurs) {
+  boot();
+  auto g = get_now();
+  ASSERT_TRUE(g->ok());
+  const std::string clone(32, '9');
+  const std::string clone_a =
+      api_.add_foreign("dbxcred:agent-1:prod:" + clone + ":" + std::string(32, 'a'), Seconds(3600));
+  const std::string clone_b = api_.add_foreign(
+      "dbxcred:other:staging:" + clone + ":" + std::string(32, 'b'), Seconds(3600));
+  const std::string third = api_.add_foreign(
+      "dbxcred:agent-1:prod:" + std::string(32, '8') + ":" + std::string(32, 'c'), Seconds(3600));
+  const std::string human = api_.add_foreign("created by alice", Seconds(3600));
+  std::optional<Result<ReapResult>> own;
+  mgr_->reap_agent(kAgent, [&](Result<ReapResult> r) { own = std::move(r); });
+  const int lists = api_.list_calls;
+  rt_.run_ready();
+  ASSERT_TRUE(own && !*own);
+  EXPECT_EQ(own->error().code, ErrorCode::bad_request);
+  EXPECT_EQ(api_.list_calls, lists);
+  std::optional<Result<ReapResult>> reaped;
+  mgr_->reap_agent(clone, [&](Result<ReapResult> r) { reaped = std::move(r); });
+  rt_.run_ready();
+  ASSERT_TRUE(reaped && *reaped) << (reaped && !*reaped ? reaped->error().message : "");
+  std::vector<std::string> deleted = (*reaped)->deleted;
+  std::sort(deleted.begin(), deleted.end());
+  std::vector<std::string> expected = {clone_a, clone_b};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(deleted, expected);
+  EXPECT_FALSE(api_.tokens.count(clone_a));
+  EXPECT_FALSE(api_.tokens.count(clone_b));
+  EXPECT_TRUE(api_.tokens.count(third));
+  EXPECT_TRUE(api_.tokens.count(human));
+  EXPECT_TRUE(api_.tokens.count((*g->r)->token_id));
+  EXPECT_EQ(ours(), 1);
+  expect_consistent();
 }
 
 }  // namespace

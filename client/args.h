@@ -23,7 +23,8 @@ enum class Command {
   exec,
   status,
   workspaces,
-  audit
+  audit,
+  rotate_secrets
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -35,6 +36,7 @@ enum class EnvSource { pat, sdk, azure };
 struct Invocation {
   Command command = Command::help;
   std::optional<std::string> socket;     // --socket
+  bool insecure_socket = false;          // --insecure-socket: believe a server of any uid
   std::optional<std::string> workspace;  // -w / --workspace
   // `COMMAND --help`: print that command's usage. For Command::help, the general usage.
   std::optional<Command> help_for;

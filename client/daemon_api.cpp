@@ -88,7 +88,16 @@ std::string encode_path_segment(std::string_view segment) {
 }
 
 Expected<boost::json::object> DaemonApi::get_object(std::string_view target) const {
-  auto response = fetch_(target);
+  return object_of(target, fetch_(target));
+}
+
+Expected<boost::json::object> DaemonApi::post_object(std::string_view target) const {
+  if (!post_) return Failure{Exit::failure, "internal error: no POST transport"};
+  return object_of(target, post_(target));
+}
+
+Expected<boost::json::object> DaemonApi::object_of(std::string_view target,
+                                                   Expected<HttpResponse> response) const {
   if (!response) return response.error();
   if (response->status < 200 || response->status > 299) return failure_from_response(*response);
   auto body = parse_object(response->body);

@@ -33,14 +33,21 @@ std::string encode_path_segment(std::string_view segment);
 
 class DaemonApi {
  public:
-  explicit DaemonApi(Fetch fetch) : fetch_(std::move(fetch)) {}
+  // `post` sends POST `target` (empty body); without one, post_object() fails.
+  explicit DaemonApi(Fetch fetch, Fetch post = nullptr)
+      : fetch_(std::move(fetch)), post_(std::move(post)) {}
 
   // GETs `target` and returns its JSON body; a non-2xx answer, or a body that is not a JSON
   // object, is a Failure.
   Expected<boost::json::object> get_object(std::string_view target) const;
+  // The same for POST.
+  Expected<boost::json::object> post_object(std::string_view target) const;
 
  private:
+  Expected<boost::json::object> object_of(std::string_view target,
+                                          Expected<HttpResponse> response) const;
   Fetch fetch_;
+  Fetch post_;
 };
 
 }  // namespace dbx::cli

@@ -81,8 +81,8 @@ std::optional<Failure> check_server(int fd, std::string_view socket_path) {
   ucred cred{};
   socklen_t len = sizeof cred;
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-    return unreachable(socket_path, "cannot tell who serves it (SO_PEERCRED: " +
-                                        errno_text(errno) + ")");
+    return unreachable(socket_path,
+                       "cannot tell who serves it (SO_PEERCRED: " + errno_text(errno) + ")");
   if (trusted_server_uid(cred.uid, ::getuid(), service_user_uid()) ||
       trusted_server_uid(cred.uid, ::geteuid(), std::nullopt))
     return std::nullopt;
@@ -111,9 +111,8 @@ std::optional<uid_t> passwd_uid(std::string_view passwd, std::string_view user) 
     const auto c2 = line.find(':', c1 + 1);
     if (c2 == std::string_view::npos) continue;
     const auto c3 = line.find(':', c2 + 1);
-    const std::string_view digits = line.substr(c2 + 1, c3 == std::string_view::npos
-                                                             ? std::string_view::npos
-                                                             : c3 - c2 - 1);
+    const std::string_view digits =
+        line.substr(c2 + 1, c3 == std::string_view::npos ? std::string_view::npos : c3 - c2 - 1);
     if (digits.empty() || digits.size() > 10) continue;
     unsigned long long uid = 0;
     bool numeric = true;

@@ -30,8 +30,8 @@ inline constexpr const char* kManagedIdentitySecretFile = "managed-identity.secr
 // file that others may read or that does not hold 64 hex digits, naming the file and the fix.
 Result<std::string> load_or_create_secret(const std::string& path);
 
-// Replaces the secret in `path` with 256 fresh random bits (0600, written aside, fsynced and renamed
-// over the old file, so a reader sees the old secret or the new one, never a part).
+// Replaces the secret in `path` with 256 fresh random bits (0600, written aside, fsynced and
+// renamed over the old file, so a reader sees the old secret or the new one, never a part).
 Result<std::string> replace_secret(const std::string& path);
 
 // Which secrets to replace: the metadata service's, the managed-identity endpoint's, or both.

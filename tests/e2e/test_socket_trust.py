@@ -34,8 +34,11 @@ while True:
         if not chunk:
             break
         data += chunk
-    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-              b"Connection: close\r\n\r\n%s" % (len(body), body))
+    try:
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                  b"Connection: close\r\n\r\n%s" % (len(body), body))
+    except OSError:
+        pass  # a client that refused to listen
     c.close()
 """
 

@@ -38,6 +38,9 @@ constexpr CommandInfo kCommands[] = {
     {Command::pat_reap, "pat reap", "pat reap --agent ID",
      "delete the workspace's PATs of another agent (a cloned VM's, a retired daemon's):\n"
      "those whose comment carries agent id ID (root and the service user only)"},
+    {Command::rotate_secrets, "rotate-secrets", "rotate-secrets",
+     "replace the loopback endpoints' secrets: the old metadata-service URLs and\n"
+     "IDENTITY_HEADER stop working at once (root and the service user only)"},
 };
 
 // Indents every line of `text` by `indent` spaces.
@@ -117,6 +120,9 @@ std::string usage_text() {
       "options:\n"
       "  --socket PATH   the daemon's socket (default: $DBXCRED_SOCKET, else "
       "/run/dbxcred/dbxcred.sock)\n"
+      "  --insecure-socket\n"
+      "                  talk to a socket served by any user (default: only root, you or the\n"
+      "                  service user dbxcred are believed)\n"
       "  -w, --workspace NAME\n"
       "                  the workspace (default: $DBXCRED_WORKSPACE, else the only one you may "
       "use)\n"
@@ -163,6 +169,10 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
       if (!v) return v.error();
       if (v->empty()) return usage_error("--socket: the path is empty" + see_help(command));
       inv.socket = std::move(*v);
+      continue;
+    }
+    if (arg == "--insecure-socket") {
+      inv.insecure_socket = true;
       continue;
     }
     if (arg == "-w" || is_option(arg, "--workspace")) {

@@ -24,7 +24,8 @@ enum class Command {
   status,
   workspaces,
   audit,
-  pat_reap  // `pat reap --agent ID`
+  pat_reap,  // `pat reap --agent ID`
+  rotate_secrets
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -36,6 +37,7 @@ enum class EnvSource { pat, sdk, azure };
 struct Invocation {
   Command command = Command::help;
   std::optional<std::string> socket;     // --socket
+  bool insecure_socket = false;          // --insecure-socket: believe a server of any uid
   std::optional<std::string> workspace;  // -w / --workspace
   // `COMMAND --help`: print that command's usage. For Command::help, the general usage.
   std::optional<Command> help_for;

@@ -164,6 +164,16 @@ Expected<std::string> run_command(const Invocation& inv,
       if (out.empty()) out = "no PAT of agent " + inv.agent + " in workspace " + *workspace + "\n";
       return out;
     }
+    case Command::rotate_secrets: {
+      auto answer = api.post_object("/v1/loopback-secrets/rotate");
+      if (!answer) return answer.error();
+      std::string names;
+      if (auto* list = answer->if_contains("rotated"); list && list->is_array())
+        for (const auto& n : list->as_array())
+          if (n.is_string()) names += (names.empty() ? "" : ", ") + one_line(n.as_string());
+      return "rotated the secrets of " + names +
+             "; hand out the new ones with dbxcred env --sdk / --azure\n";
+    }
     case Command::workspaces: {
       auto answer = api.get_object("/v1/workspaces");
       if (!answer) return answer.error();

@@ -97,7 +97,7 @@ Expected<boost::json::object> DaemonApi::post_object(std::string_view target) co
 }
 
 Expected<boost::json::object> DaemonApi::object_of(std::string_view target,
-                                                   Expected<HttpResponse> response) {
+                                                   Expected<HttpResponse> response) const {
   if (!response) return response.error();
   if (response->status < 200 || response->status > 299) return failure_from_response(*response);
   auto body = parse_object(response->body);

@@ -33,19 +33,19 @@ std::string encode_path_segment(std::string_view segment);
 
 class DaemonApi {
  public:
-  // `post`: sends POST `target` (the one request that changes something: `pat reap`).
+  // `post` sends POST `target` (empty body); without one, post_object() fails.
   explicit DaemonApi(Fetch fetch, Fetch post = nullptr)
       : fetch_(std::move(fetch)), post_(std::move(post)) {}
 
   // GETs `target` and returns its JSON body; a non-2xx answer, or a body that is not a JSON
   // object, is a Failure.
   Expected<boost::json::object> get_object(std::string_view target) const;
-  // The same with POST.
+  // The same for POST.
   Expected<boost::json::object> post_object(std::string_view target) const;
 
  private:
-  static Expected<boost::json::object> object_of(std::string_view target,
-                                                 Expected<HttpResponse> response);
+  Expected<boost::json::object> object_of(std::string_view target,
+                                          Expected<HttpResponse> response) const;
   Fetch fetch_;
   Fetch post_;
 };

@@ -81,9 +81,14 @@ int main(int argc, char** argv) {
                        : env_value("DBXCRED_SOCKET") ? *env_value("DBXCRED_SOCKET")
                                                      : std::string(dbx::cli::kDefaultSocketPath);
   std::optional<std::string> env_workspace = env_value("DBXCRED_WORKSPACE");
+  const bool insecure = inv.insecure_socket;
   dbx::cli::DaemonApi api(
-      [socket](std::string_view target) { return dbx::cli::http_get(socket, target); },
-      [socket](std::string_view target) { return dbx::cli::http_post(socket, target); });
+      [socket, insecure](std::string_view target) {
+        return dbx::cli::http_request(socket, target, {"GET", insecure});
+      },
+      [socket, insecure](std::string_view target) {
+        return dbx::cli::http_request(socket, target, {"POST", insecure});
+      });
 
   if (inv.command == dbx::cli::Command::exec) {
     auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);

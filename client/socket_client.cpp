@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace dbx::cli {
 
@@ -65,7 +67,64 @@ bool wait_for(int fd, short events, SteadyClock::time_point deadline, int& errno
   }
 }
 
+// The service user's uid from /etc/passwd, if there is one.
+std::optional<uid_t> service_user_uid() {
+  std::ifstream in("/etc/passwd");
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return passwd_uid(text.str(), kServiceUser);
+}
+
+// Refuses a server that trusted_server_uid() does not believe, naming it and the override.
+std::optional<Failure> check_server(int fd, std::string_view socket_path) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return unreachable(socket_path,
+                       "cannot tell who serves it (SO_PEERCRED: " + errno_text(errno) + ")");
+  if (trusted_server_uid(cred.uid, ::getuid(), service_user_uid()) ||
+      trusted_server_uid(cred.uid, ::geteuid(), std::nullopt))
+    return std::nullopt;
+  return Failure{Exit::unreachable,
+                 "refusing the server at " + std::string(socket_path) + ": it runs as uid " +
+                     std::to_string(cred.uid) + " (pid " + std::to_string(cred.pid) +
+                     "), not as root, you or the service user " + std::string(kServiceUser) +
+                     ", so another user may have taken the socket's place; pass "
+                     "--insecure-socket only if you trust that server"};
+}
+
 }  // namespace
+
+bool trusted_server_uid(uid_t server, uid_t caller, std::optional<uid_t> service_user) {
+  return server == 0 || server == caller || (service_user && server == *service_user);
+}
+
+std::optional<uid_t> passwd_uid(std::string_view passwd, std::string_view user) {
+  while (!passwd.empty()) {
+    const auto eol = passwd.find('\n');
+    std::string_view line = passwd.substr(0, eol);
+    passwd.remove_prefix(eol == std::string_view::npos ? passwd.size() : eol + 1);
+    // name:password:uid:...
+    const auto c1 = line.find(':');
+    if (c1 == std::string_view::npos || line.substr(0, c1) != user) continue;
+    const auto c2 = line.find(':', c1 + 1);
+    if (c2 == std::string_view::npos) continue;
+    const auto c3 = line.find(':', c2 + 1);
+    const std::string_view digits =
+        line.substr(c2 + 1, c3 == std::string_view::npos ? std::string_view::npos : c3 - c2 - 1);
+    if (digits.empty() || digits.size() > 10) continue;
+    unsigned long long uid = 0;
+    bool numeric = true;
+    for (char ch : digits) {
+      if (ch < '0' || ch > '9') numeric = false;
+      uid = uid * 10 + static_cast<unsigned>(ch - '0');
+    }
+    if (!numeric || uid > 0xfffffffeULL) continue;
+    return static_cast<uid_t>(uid);
+  }
+  return std::nullopt;
+}
 
 Failure unreachable(std::string_view socket_path, std::string_view reason) {
   std::string hint = "is the service running? (systemctl status dbxcredd)";
@@ -77,24 +136,9 @@ Failure unreachable(std::string_view socket_path, std::string_view reason) {
                                         std::string(reason) + "; " + hint};
 }
 
-namespace {
-Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view method,
-                                    std::string_view target, std::chrono::milliseconds timeout);
-}  // namespace
-
-Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
-                                std::chrono::milliseconds timeout) {
-  return http_request(socket_path, "GET", target, timeout);
-}
-
-Expected<HttpResponse> http_post(const std::string& socket_path, std::string_view target,
-                                 std::chrono::milliseconds timeout) {
-  return http_request(socket_path, "POST", target, timeout);
-}
-
-namespace {
-Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view method,
-                                    std::string_view target, std::chrono::milliseconds timeout) {
+Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view target,
+                                    const RequestOptions& options) {
+  const std::chrono::milliseconds timeout = options.timeout;
   const auto deadline = SteadyClock::now() + timeout;
 
   sockaddr_un addr{};
@@ -124,11 +168,14 @@ Expected<HttpResponse> http_request(const std::string& socket_path, std::string_
     }
     return unreachable(socket_path, errno_text(errno));
   }
+  // Before a byte is sent: a squatter learns nothing of the request, and its answer is never read.
+  if (!options.insecure_socket)
+    if (auto refused = check_server(fd.get(), socket_path)) return *refused;
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 
-  std::string request = std::string(method) + " " + std::string(target) +
+  std::string request = std::string(options.method) + " " + std::string(target) +
                         " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n" +
-                        (method == "GET" ? "" : "Content-Length: 0\r\n") +
+                        (options.method == "GET" ? "" : "Content-Length: 0\r\n") +
                         "Connection: close\r\n\r\n";
   std::size_t sent = 0;
   int err = 0;
@@ -177,7 +224,5 @@ Expected<HttpResponse> http_request(const std::string& socket_path, std::string_
     }
   }
 }
-
-}  // namespace
 
 }  // namespace dbx::cli

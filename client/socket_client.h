@@ -2,7 +2,10 @@
 // CLI starts fast. One request per connection (Connection: close).
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,15 +20,36 @@ inline constexpr std::chrono::milliseconds kDefaultRequestTimeout{30'000};
 
 inline constexpr std::string_view kDefaultSocketPath = "/run/dbxcred/dbxcred.sock";
 
-// Connects to `socket_path`, sends GET `target`, and reads the whole answer within `timeout`
-// (connect, write and read together). Failures to connect, write or read, and timeouts are
-// Exit::unreachable; an answer that is not well-formed HTTP is Exit::failure. Any HTTP status is a
-// success here: mapping statuses to exit codes is the caller's job.
-Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
-                                std::chrono::milliseconds timeout = kDefaultRequestTimeout);
-// The same with POST and an empty body (`pat reap`).
-Expected<HttpResponse> http_post(const std::string& socket_path, std::string_view target,
-                                 std::chrono::milliseconds timeout = kDefaultRequestTimeout);
+// The user dbxcredd runs as under the packaged unit (systemd/dbxcredd.service User=).
+inline constexpr std::string_view kServiceUser = "dbxcred";
+
+// Whom the CLI believes: a server whose SO_PEERCRED uid is root, the caller's own (a user's own
+// daemon) or the service user's. Anyone else listening on the path (a squatter in a loose
+// directory) is refused unless --insecure-socket says otherwise.
+bool trusted_server_uid(uid_t server, uid_t caller, std::optional<uid_t> service_user);
+
+// The uid of `user` in passwd(5) text. The CLI is linked statically, where getpwnam() cannot load
+// NSS modules: the service user is a system user (sysusers.d), always in /etc/passwd.
+std::optional<uid_t> passwd_uid(std::string_view passwd, std::string_view user);
+
+struct RequestOptions {
+  std::string_view method = "GET";
+  bool insecure_socket = false;  // --insecure-socket: believe a server of any uid
+  std::chrono::milliseconds timeout = kDefaultRequestTimeout;
+};
+
+// Connects to `socket_path`, checks who serves it (trusted_server_uid), sends `method` `target`,
+// and reads the whole answer within the timeout (connect, write and read together). Failures to
+// connect, write or read, timeouts and an untrusted server are Exit::unreachable; an answer that
+// is not well-formed HTTP is Exit::failure. Any HTTP status is a success here: mapping statuses to
+// exit codes is the caller's job.
+Expected<HttpResponse> http_request(const std::string& socket_path, std::string_view target,
+                                    const RequestOptions& options);
+
+inline Expected<HttpResponse> http_get(const std::string& socket_path, std::string_view target,
+                                       std::chrono::milliseconds timeout = kDefaultRequestTimeout) {
+  return http_request(socket_path, target, RequestOptions{"GET", false, timeout});
+}
 
 // "cannot reach dbxcredd at PATH: REASON; is the service running? (systemctl status dbxcredd)"
 Failure unreachable(std::string_view socket_path, std::string_view reason);

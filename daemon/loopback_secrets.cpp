@@ -67,7 +67,56 @@ Result<std::string> read_secret(int fd, const std::string& path) {
   return text;
 }
 
+// Writes `secret` to a temporary file (0600) beside `path`, fsynced; returns its name.
+Result<std::string> write_aside(const std::string& path, const std::string& secret) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return file_error(tmp, std::strerror(errno));
+  const std::string line = secret + "\n";
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const bool synced = written && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!synced) {
+    ::unlink(tmp.c_str());
+    return file_error(tmp, std::strerror(err));
+  }
+  return tmp;
+}
+
 }  // namespace
+
+Result<std::string> replace_secret(const std::string& path) {
+  auto secret = generate_secret();
+  if (!secret) return secret.error();
+  auto tmp = write_aside(path, *secret);
+  if (!tmp) return tmp.error();
+  if (::rename(tmp->c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp->c_str());
+    return file_error(path, std::strerror(err));
+  }
+  return secret;
+}
+
+Result<LoopbackSecrets> rotate_loopback_secrets(const std::string& state_dir,
+                                                const ListenConfig& listen, SecretsToRotate which) {
+  auto current = load_loopback_secrets(state_dir, listen);
+  // An unusable file (wrong mode, garbage) is what rotation replaces: no need to read it first.
+  LoopbackSecrets out = current ? std::move(*current) : LoopbackSecrets{};
+  if (!current && !(which.metadata_service && which.managed_identity)) return current.error();
+  if (listen.metadata_service && which.metadata_service) {
+    auto s = replace_secret(state_dir + "/" + kMetadataServiceSecretFile);
+    if (!s) return s.error();
+    out.metadata_service = std::move(*s);
+  }
+  if (listen.managed_identity && which.managed_identity) {
+    auto s = replace_secret(state_dir + "/" + kManagedIdentitySecretFile);
+    if (!s) return s.error();
+    out.managed_identity = std::move(*s);
+  }
+  return out;
+}
 
 Result<std::string> load_or_create_secret(const std::string& path) {
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -83,21 +132,11 @@ Result<std::string> load_or_create_secret(const std::string& path) {
     if (!secret) return secret.error();
     // Written to a temporary name and linked into place, so a reader never sees half a secret
     // and two daemons racing on the same state_dir agree on one (link fails if it exists).
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return file_error(tmp, std::strerror(errno));
-    const std::string line = *secret + "\n";
-    const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-    const bool synced = written && ::fsync(fd) == 0;
-    ::close(fd);
-    if (!synced) {
-      const int err = errno;
-      ::unlink(tmp.c_str());
-      return file_error(tmp, std::strerror(err));
-    }
-    const int linked = ::link(tmp.c_str(), path.c_str());
+    auto tmp = write_aside(path, *secret);
+    if (!tmp) return tmp.error();
+    const int linked = ::link(tmp->c_str(), path.c_str());
     const int link_errno = errno;
-    ::unlink(tmp.c_str());
+    ::unlink(tmp->c_str());
     if (linked == 0) return secret;
     if (link_errno != EEXIST) return file_error(path, std::strerror(link_errno));
     // Someone else created it in between: read theirs.

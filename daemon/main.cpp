@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <cerrno>
 #include <cstdio>
@@ -210,6 +211,24 @@ int main(int argc, char** argv) {
   router.set_loopback([&loopback] { return loopback.state(); }, &loopback.routes().counters());
   loopback.routes().set_audit(&audit);
   router.set_upstream_metrics(&upstream_metrics);
+  router.set_secret_rotation([&loopback] { return loopback.rotate_secrets(); });
+  // Under the packaged units a loopback port systemd does not hold is free while we restart.
+  if (activated->api) {
+    const std::pair<const char*, int> configured[] = {
+        {"metadata_service",
+         config->listen.metadata_service ? config->listen.metadata_service->port : -1},
+        {"managed_identity",
+         config->listen.managed_identity ? config->listen.managed_identity->port : -1}};
+    for (const auto& [name, port] : configured) {
+      if (port < 0 || activated->loopback.contains(name)) continue;
+      std::string unit = std::string("dbxcredd-") + name + ".socket";
+      std::replace(unit.begin(), unit.end(), '_', '-');
+      spdlog::warn(
+          "listen.{}: systemd does not hold 127.0.0.1:{}, so another local user can bind it while "
+          "dbxcredd restarts and collect SDK secrets; systemctl enable --now {}",
+          name, port, unit);
+    }
+  }
   loopback.adopt(std::move(activated->loopback));
   if (auto s = loopback.apply(*config); !s) {
     // stderr is the log: one line, not a log line and a copy of it.

@@ -54,9 +54,11 @@ Status LoopbackServer::listen(std::uint16_t port) {
                   ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 &&
                   ::listen(fd, SOMAXCONN) == 0 &&
                   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
+  port_taken_ = false;
   if (!ok) {
     const int err = errno;
     if (fd >= 0) ::close(fd);
+    port_taken_ = err == EADDRINUSE;
     std::string holder;
     if (err == EADDRINUSE) holder = describe_port_holder(port);
     return make_error(ErrorCode::internal, "cannot listen on 127.0.0.1:" + std::to_string(port) +
@@ -154,7 +156,11 @@ Status LoopbackListeners::place(std::unique_ptr<LoopbackServer>& slot, std::uint
   if (port == 0) return ok_status();
   auto server =
       std::make_unique<LoopbackServer>(io_, runtime_, config_key, std::move(handler), limits_);
-  if (auto s = server->listen(port); !s) return s;
+  if (auto s = server->listen(port); !s) {
+    if (server->port_taken() && name == "metadata_service") taken_.metadata_service = true;
+    if (server->port_taken() && name == "managed_identity") taken_.managed_identity = true;
+    return s;
+  }
   spdlog::info("{}: listening on 127.0.0.1:{}", config_key, port);
   slot = std::move(server);
   return ok_status();
@@ -164,6 +170,9 @@ Status LoopbackListeners::apply(const Config& config) {
   auto secrets = load_loopback_secrets(config.state_dir, config.listen);
   if (!secrets) return secrets.error();
   const auto& listen = config.listen;
+  state_dir_ = config.state_dir;
+  listen_ = listen;
+  taken_ = {};
   Status result = ok_status();
   auto keep_first_error = [&result](Status s) {
     if (!s && result) result = std::move(s);
@@ -191,6 +200,24 @@ Status LoopbackListeners::apply(const Config& config) {
               PeerIdentity anonymous;
               router_.handle(ApiRequest{r.method, "/metrics"}, anonymous, std::move(done));
             }));
+  if (taken_.metadata_service || taken_.managed_identity) {
+    const std::string which = taken_.metadata_service && taken_.managed_identity
+                                  ? "listen.metadata_service and listen.managed_identity"
+                              : taken_.metadata_service ? "listen.metadata_service"
+                                                        : "listen.managed_identity";
+    auto rotated = rotate_loopback_secrets(config.state_dir, listen, taken_);
+    if (rotated) {
+      secrets = std::move(rotated);
+      // In the one line main prints: the admin learns that SDKs need the new URL.
+      result = make_error(ErrorCode::internal,
+                          result.error().message + "; the secret of " + which +
+                              " was rotated, since whoever holds the port may have seen SDK "
+                              "requests (hand the new one out with dbxcred env --sdk/--azure)");
+    } else {
+      spdlog::error("{}: the port is taken and its secret could not be rotated: {}", which,
+                    rotated.error().message);
+    }
+  }
   auto state = std::make_shared<LoopbackState>();
   state->metadata_service_port = metadata_service_ ? metadata_service_->port() : 0;
   state->managed_identity_port = managed_identity_ ? managed_identity_->port() : 0;
@@ -198,6 +225,22 @@ Status LoopbackListeners::apply(const Config& config) {
   state->secrets = std::move(*secrets);
   state_ = std::move(state);
   return result;
+}
+
+Result<std::vector<std::string>> LoopbackListeners::rotate_secrets() {
+  auto rotated = rotate_loopback_secrets(state_dir_, listen_, {true, true});
+  if (!rotated) return rotated.error();
+  std::vector<std::string> names;
+  if (listen_.metadata_service) names.emplace_back("metadata_service");
+  if (listen_.managed_identity) names.emplace_back("managed_identity");
+  // A new state, so requests that read the old one finish with it and the next reads this one.
+  auto state = std::make_shared<LoopbackState>(*state_);
+  state->secrets = std::move(*rotated);
+  state_ = std::move(state);
+  if (!names.empty())
+    spdlog::warn("loopback secrets rotated ({}{}): the old ones no longer open anything",
+                 names.front(), names.size() > 1 ? ", " + names.back() : std::string());
+  return names;
 }
 
 }  // namespace dbx

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/config.h"
 #include "common/result.h"
@@ -40,12 +41,15 @@ class LoopbackServer {
   // Stops accepting; open connections finish their current request and close.
   void stop();
   std::uint16_t port() const { return port_; }
+  // The last listen() failed because another socket holds the port (EADDRINUSE).
+  bool port_taken() const { return port_taken_; }
 
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;
   std::string config_key_;
   std::uint16_t port_ = 0;
+  bool port_taken_ = false;
 };
 
 class LoopbackListeners {
@@ -63,7 +67,12 @@ class LoopbackListeners {
   // Loads (or creates) the secrets and starts, keeps, moves or stops each listener to match
   // config.listen. An error (unusable secret file, port taken) names the cause; at start-up main
   // exits on it, on reload it is logged and the listeners that could be set up keep running.
+  // A metadata-service or managed-identity port found taken has its secret rotated first: whoever
+  // holds the port may have answered SDK requests and kept the secret they carried.
   Status apply(const Config& config);
+  // `dbxcred rotate-secrets`: new secrets for the configured listeners, on disk and in force at
+  // once (the old ones are a 404/401 from the next request on); the names of the listeners.
+  Result<std::vector<std::string>> rotate_secrets();
   void stop();
 
   std::shared_ptr<const LoopbackState> state() const { return state_; }
@@ -85,6 +94,9 @@ class LoopbackListeners {
   std::unique_ptr<LoopbackServer> metrics_;
   std::map<std::string, int> adoptable_;                // passed by systemd, not yet adopted
   std::map<std::string, std::uint16_t> systemd_ports_;  // names whose port systemd holds
+  std::string state_dir_;                               // of the configuration applied last
+  ListenConfig listen_;
+  SecretsToRotate taken_;  // listeners whose port apply() found taken
 };
 
 }  // namespace dbx

@@ -154,6 +154,11 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     done(std::move(r));
   };
 
+  if (path == "/v1/loopback-secrets/rotate") {
+    ApiResponse r = rotate_answer(request.method, peer);
+    if (audit_ != nullptr) audit(audit_record(peer, "", "rotate-secrets"), r);
+    return counted(std::move(r));
+  }
   // The one request that is not a GET: an operator's (daemon/server/pat_reap_route.h).
   if (const auto reap = pat_reap_workspace(path); !reap.empty()) {
     AuditRecord record;
@@ -395,6 +400,32 @@ ApiResponse Router::audit_answer(std::string_view query, const PeerIdentity& pee
   }
   body += "]}\n";
   return ApiResponse{200, std::move(body)};
+}
+
+ApiResponse Router::rotate_answer(std::string_view method, const PeerIdentity& peer) {
+  if (method != "POST") {
+    ApiResponse r = error_response(make_error(
+        ErrorCode::bad_request, "POST /v1/loopback-secrets/rotate (dbxcred rotate-secrets)"));
+    r.status = 405;
+    return r;
+  }
+  // Root and the daemon's own user, like the audit records: anyone else could cut every SDK off.
+  if (peer.uid != 0 && peer.uid != ::geteuid())
+    return error_response(
+        make_error(ErrorCode::forbidden,
+                   "rotating the loopback secrets is for root and the daemon's user only"));
+  if (!rotate_secrets_)
+    return error_response(make_error(ErrorCode::not_found, "no loopback listeners in this daemon"));
+  auto rotated = rotate_secrets_();
+  if (!rotated) return error_response(rotated.error());
+  if (rotated->empty())
+    return error_response(
+        make_error(ErrorCode::not_found,
+                   "no loopback secret to rotate: neither listen.metadata_service "
+                   "nor listen.managed_identity is configured"));
+  json::array names;
+  for (const auto& n : *rotated) names.emplace_back(n);
+  return json_response(200, json::object{{"rotated", std::move(names)}});
 }
 
 }  // namespace dbx

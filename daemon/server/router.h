@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "daemon/audit/audit_record.h"
 #include "daemon/broker.h"
@@ -65,6 +66,12 @@ class Router {
     audit_ = audit;
     limiter_ = limiter;
   }
+  // POST /v1/loopback-secrets/rotate (`dbxcred rotate-secrets`, root and the daemon's user only):
+  // replaces the loopback secrets and returns the names of the listeners whose secret it replaced
+  // (unset: 404).
+  void set_secret_rotation(std::function<Result<std::vector<std::string>>()> rotate) {
+    rotate_secrets_ = std::move(rotate);
+  }
   // Upstream call counts and latencies for /metrics (unset: not reported).
   void set_upstream_metrics(const UpstreamMetrics* metrics) { upstream_metrics_ = metrics; }
 
@@ -83,6 +90,7 @@ class Router {
   // Records `r` with the outcome of answer `a` (served on 200, failed on 5xx, denied otherwise).
   void audit(AuditRecord r, const ApiResponse& a);
   ApiResponse audit_answer(std::string_view query, const PeerIdentity& peer);
+  ApiResponse rotate_answer(std::string_view method, const PeerIdentity& peer);
   std::string metrics_text(const Broker& broker) const;
 
   Runtime& runtime_;
@@ -101,6 +109,7 @@ class Router {
   std::uint64_t* pat_hits_ = nullptr;  // counters_' entry for cache hits (map nodes do not move)
   std::function<std::shared_ptr<const LoopbackState>()> loopback_;
   const RequestCounters* loopback_requests_ = nullptr;
+  std::function<Result<std::vector<std::string>>()> rotate_secrets_;
   const UpstreamMetrics* upstream_metrics_ = nullptr;
   AuditLog* audit_ = nullptr;
   UidRateLimiter* limiter_ = nullptr;

@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dbx {
@@ -39,8 +41,25 @@ Result<gid_t> group_id(const std::string& name) {
   return gr.gr_gid;
 }
 
-// The socket's directory: created 0750 if missing; an existing one must belong to us (or root) and
-// must not be writable by others, or anyone could swap the socket under our clients.
+// True when `dir` is one of the directories systemd created for this service (RuntimeDirectory=,
+// passed as $RUNTIME_DIRECTORY, colon-separated): its owner and mode are the unit's to decide.
+bool is_runtime_directory(const std::string& dir) {
+  const char* env = std::getenv("RUNTIME_DIRECTORY");
+  if (env == nullptr) return false;
+  std::string_view list = env;
+  while (!list.empty()) {
+    const auto colon = list.find(':');
+    if (list.substr(0, colon) == dir) return true;
+    if (colon == std::string_view::npos) break;
+    list.remove_prefix(colon + 1);
+  }
+  return false;
+}
+
+// The socket's directory: created 0750 if missing; an existing one must belong to us (or root)
+// and must be writable by nobody else: in a directory others may write (even a sticky one such as
+// /tmp) another user can bind the socket's name first and answer our clients, and a group member
+// can unlink the live socket and bind its own.
 Status prepare_directory(const std::string& dir, std::optional<gid_t> gid) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0) {
@@ -58,13 +77,19 @@ Status prepare_directory(const std::string& dir, std::optional<gid_t> gid) {
   }
   if (!S_ISDIR(st.st_mode))
     return make_error(ErrorCode::internal, "socket directory " + dir + " is not a directory");
+  if (is_runtime_directory(dir)) return ok_status();
   if (st.st_uid != ::geteuid() && st.st_uid != 0)
     return make_error(ErrorCode::internal, "socket directory " + dir + " belongs to uid " +
                                                std::to_string(st.st_uid) +
                                                ", not to us; refusing to serve from it");
-  if ((st.st_mode & S_IWOTH) != 0 && (st.st_mode & S_ISVTX) == 0)
-    return make_error(ErrorCode::internal, "socket directory " + dir + " is world-writable (mode " +
-                                               octal(st.st_mode) + "); run chmod o-w " + dir);
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+    return make_error(ErrorCode::internal,
+                      "socket directory " + dir + " is " +
+                          ((st.st_mode & S_IWOTH) != 0 ? "world-writable" : "group-writable") +
+                          " (mode " + octal(st.st_mode) +
+                          "): another user could put their own socket in its place; use a "
+                          "directory only root and the daemon's user may write (chmod go-w " +
+                          dir + ", or a new one such as /run/dbxcred)");
   return ok_status();
 }
 

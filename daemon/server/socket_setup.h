@@ -1,6 +1,8 @@
 // Preparing the listening Unix socket safely (SPEC.md, issue "Security"): the directory created
-// 0750 before binding and refused when loose or foreign, a stale socket replaced but a live daemon
-// never displaced, bind under a restrictive umask, then socket.mode and socket.group applied.
+// 0750 before binding and refused when foreign or writable by anyone but root and us (sticky or
+// not, group or other; systemd's RuntimeDirectory= excepted), a stale socket replaced but a live
+// daemon never displaced, bind under a restrictive umask, then socket.mode and socket.group
+// applied.
 #pragma once
 
 #include "common/config.h"

@@ -44,6 +44,18 @@ TEST(ParseArgs, GlobalOptionsBeforeAndAfterTheCommand) {
   r = parse({"-wstaging", "headers"});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->workspace, "staging");
+  EXPECT_FALSE(r->insecure_socket);
+
+  r = parse({"pat", "--insecure-socket"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->insecure_socket);
+}
+
+TEST(ParseArgs, RotateSecretsTakesNoArguments) {
+  auto r = parse({"rotate-secrets"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->command, Command::rotate_secrets);
+  EXPECT_FALSE(parse({"rotate-secrets", "--json"}).ok());
 }
 
 TEST(ParseArgs, OptionValuesMissingOrEmpty) {

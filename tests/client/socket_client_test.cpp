@@ -172,5 +172,39 @@ TEST(HttpGet, OverlongPathIsUnreachable) {
   EXPECT_NE(r.error().message.find("longer than 107 bytes"), std::string::npos);
 }
 
+// Whom the CLI believes: root, the caller, the service user; nobody else (a squatter).
+TEST(ServerTrust, RootTheCallerAndTheServiceUserOnly) {
+  EXPECT_TRUE(trusted_server_uid(0, 1000, std::nullopt));
+  EXPECT_TRUE(trusted_server_uid(1000, 1000, std::nullopt));
+  EXPECT_TRUE(trusted_server_uid(998, 1000, 998u));
+  EXPECT_FALSE(trusted_server_uid(65534, 1000, 998u));
+  EXPECT_FALSE(trusted_server_uid(1001, 1000, std::nullopt));
+  EXPECT_FALSE(trusted_server_uid(65534, 0, std::nullopt));
+}
+
+TEST(ServerTrust, TheServiceUsersUidComesFromPasswdText) {
+  const std::string passwd =
+      "root:x:0:0:root:/root:/bin/bash\n"
+      "dbxcred-e2e-other:x:990:990::/:/usr/sbin/nologin\n"
+      "dbxcredx:x:991:991::/:/usr/sbin/nologin\n"
+      "broken:x:notanumber:1::/:/bin/sh\n"
+      "dbxcred:x:998:998:dbxcred credential broker:/var/lib/dbxcred:/usr/sbin/nologin";
+  EXPECT_EQ(passwd_uid(passwd, "dbxcred"), std::optional<uid_t>(998));
+  EXPECT_EQ(passwd_uid(passwd, "root"), std::optional<uid_t>(0));
+  EXPECT_EQ(passwd_uid(passwd, "broken"), std::nullopt);
+  EXPECT_EQ(passwd_uid(passwd, "nobody"), std::nullopt);
+  EXPECT_EQ(passwd_uid("", "dbxcred"), std::nullopt);
+}
+
+// The in-process server runs as the test's own uid: believed, and the request method is sent.
+TEST(HttpRequest, PostIsSentToATrustedServer) {
+  CannedServer server;
+  server.serve({"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"});
+  auto r = http_request(server.path(), "/v1/loopback-secrets/rotate", {"POST", false});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  server.join();
+  EXPECT_EQ(server.request.rfind("POST /v1/loopback-secrets/rotate HTTP/1.1\r\n", 0), 0u);
+}
+
 }  // namespace
 }  // namespace dbx::cli

@@ -69,6 +69,30 @@ TEST_F(LoopbackSecretsTest, OnlyConfiguredListenersGetASecret) {
   EXPECT_FALSE(std::filesystem::exists(dir / kManagedIdentitySecretFile));
 }
 
+TEST_F(LoopbackSecretsTest, RotationReplacesTheChosenSecretsOnDiskStill0600) {
+  ListenConfig listen;
+  listen.metadata_service = MetadataServiceListen{1234};
+  listen.managed_identity = ManagedIdentityListen{};
+  auto before = load_loopback_secrets(dir.string(), listen);
+  ASSERT_TRUE(before);
+  auto md_only = rotate_loopback_secrets(dir.string(), listen, {true, false});
+  ASSERT_TRUE(md_only) << md_only.error().message;
+  EXPECT_NE(md_only->metadata_service, before->metadata_service);
+  EXPECT_EQ(md_only->managed_identity, before->managed_identity);
+  auto reread = load_loopback_secrets(dir.string(), listen);
+  ASSERT_TRUE(reread);
+  EXPECT_EQ(reread->metadata_service, md_only->metadata_service);  // survives a restart
+  struct stat st {};
+  ASSERT_EQ(::stat(path(kMetadataServiceSecretFile).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto both = rotate_loopback_secrets(dir.string(), listen, {true, true});
+  ASSERT_TRUE(both);
+  EXPECT_NE(both->metadata_service, md_only->metadata_service);
+  EXPECT_NE(both->managed_identity, before->managed_identity);
+  // No temporary file is left beside them.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 2);
+}
+
 TEST(SecretMatches, ExactOnlyAndNeverEmpty) {
   EXPECT_TRUE(secret_matches("abc", "abc"));
   EXPECT_FALSE(secret_matches("abd", "abc"));

@@ -166,6 +166,36 @@ TEST_F(RouterAuditTest, RateLimitAnswers429WithRetryAfterAndARecord) {
   EXPECT_EQ(get("/v1/workspaces/open/aad").status, 200);
 }
 
+TEST_F(RouterAuditTest, RotatingTheLoopbackSecretsIsForRootAndTheServiceUserOnly) {
+  int rotations = 0;
+  router.set_secret_rotation([&]() -> Result<std::vector<std::string>> {
+    ++rotations;
+    return std::vector<std::string>{"metadata_service"};
+  });
+  auto post = [&](uid_t uid) {
+    PeerIdentity peer;
+    peer.uid = uid;
+    std::optional<ApiResponse> out;
+    router.handle(ApiRequest{"POST", "/v1/loopback-secrets/rotate"}, peer,
+                  [&](ApiResponse r) { out = std::move(r); });
+    rt.run_ready();
+    return out.value_or(ApiResponse{0, "", ""});
+  };
+  const uid_t stranger = ::geteuid() == 1000 ? 1001 : 1000;
+  EXPECT_EQ(post(stranger).status, 403);
+  EXPECT_EQ(rotations, 0);
+  EXPECT_EQ(get("/v1/loopback-secrets/rotate", 0).status, 405);  // GET changes nothing
+  EXPECT_EQ(rotations, 0);
+  const ApiResponse ok = post(0);
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(json::parse(ok.body).at("rotated").as_array().at(0).as_string(), "metadata_service");
+  EXPECT_EQ(post(::geteuid()).status, 200);
+  EXPECT_EQ(rotations, 2);
+  router.set_secret_rotation(
+      []() -> Result<std::vector<std::string>> { return std::vector<std::string>{}; });
+  EXPECT_EQ(post(0).status, 404);  // no listener configured: nothing to rotate
+}
+
 TEST_F(RouterAuditTest, AuditRecordsAreForRootAndTheServiceUserOnly) {
   ASSERT_EQ(get("/v1/workspaces/open/aad").status, 200);
   const uid_t stranger = ::geteuid() == 1000 ? 1001 : 1000;

@@ -36,7 +36,12 @@ check "dbxcredd --check-config (as root, the README's step)" bash -c 'dbxcredd -
 printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$(cat /mnt/ci/md_port)" \
   >/etc/systemd/system/dbxcredd-metadata-service.socket.d/port.conf
 systemctl daemon-reload
-check "enable --now the sockets" systemctl enable --now dbxcredd.socket dbxcredd-metadata-service.socket
+# The package enables the loopback socket units of the listeners the config has (the README's
+# step after writing it: dpkg-reconfigure dbxcred), and only those.
+dpkg-reconfigure dbxcred >/tmp/reconfigure.log 2>&1
+check "dpkg-reconfigure: the config's metadata-service socket enabled and listening, managed-identity not ($(tr '\n' ' ' </tmp/reconfigure.log))" \
+  test "$(systemctl is-enabled dbxcredd-metadata-service.socket)/$(systemctl is-active dbxcredd-metadata-service.socket)/$(systemctl is-enabled dbxcredd-managed-identity.socket)" = enabled/active/disabled
+check "enable --now the socket" systemctl enable --now dbxcredd.socket
 check "socket activation: service not started before a connection" \
   test "$(systemctl is-active dbxcredd.service)" = inactive
 
@@ -88,6 +93,68 @@ url=$(printf '%s' "$env_json" | sed -n 's/.*"DATABRICKS_METADATA_SERVICE_URL": *
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Databricks-Metadata-Version: 1' \
   -H "X-Databricks-Host: $(cat /mnt/ci/host)" "$url")
 check "metadata service on the systemd-held port answers 200" test "$code" = 200
+check "the socket passed by systemd is the one served" \
+  bash -c 'journalctl -u dbxcredd.service -o cat | grep -q "using the socket passed by systemd"'
+md_get() { curl -s -o /dev/null -w '%{http_code}' -H 'X-Databricks-Metadata-Version: 1' \
+  -H "X-Databricks-Host: $(cat /mnt/ci/host)" "$1"; }
+
+# The CLI believes the daemon of the service user (root asks: uid from /etc/passwd), and only root
+# and the service user may rotate the loopback secrets; the old URL is dead at once.
+as alice dbxcred rotate-secrets >/dev/null 2>/tmp/rotate.err; rc=$?
+check "rotate-secrets as alice: refused (exit 4): $(cat /tmp/rotate.err)" test "$rc" = 4
+check "rotate-secrets as root (the daemon runs as dbxcred)" bash -c 'dbxcred rotate-secrets >/dev/null'
+new_url=$(as alice dbxcred env --sdk --shell json | sed -n 's/.*"DATABRICKS_METADATA_SERVICE_URL": *"\([^"]*\)".*/\1/p')
+check "rotate-secrets: the old URL is a 404 at once, the new one 200" \
+  test "$(md_get "$url")/$(md_get "$new_url")/$([ "$url" != "$new_url" ] && echo new)" = 404/200/new
+
+# systemctl restart: the metadata-service port stays held by systemd all through it, so bob can
+# never bind it (and collect an SDK's poll with its secret).
+pid=$(mainpid)
+as bob perl -MSocket -e '
+  my ($port, $secs) = @ARGV; my $end = time + $secs; my ($won, $tries) = (0, 0);
+  while (time < $end) {
+    socket(my $s, PF_INET, SOCK_STREAM, 0) or die "socket: $!";
+    $tries++; $won++ if bind($s, pack_sockaddr_in($port, inet_aton("127.0.0.1")));
+    close $s;
+  }
+  print $won ? "bound $won of $tries" : "held ($tries binds refused)";' "$(cat /mnt/ci/md_port)" 4 \
+  >/tmp/bob-bind.txt 2>&1 &
+bind_pid=$!
+sleep 0.5
+systemctl restart dbxcredd.service
+wait "$bind_pid"
+check "restart: a new daemon ($(mainpid) after $pid) serves the metadata service" \
+  test "$(mainpid)" != "$pid" -a "$(md_get "$new_url")" = 200
+check "restart: bob could not bind the metadata-service port at any moment: $(cat /tmp/bob-bind.txt)" \
+  bash -c '[[ "$(cat /tmp/bob-bind.txt)" == held* ]]'
+pid=$(mainpid)
+
+# The socket directory rule under systemd: RuntimeDirectory= passes even group-writable; the same
+# mode on a directory made by hand is refused, naming it and its mode.
+rt_config() {  # $1: socket dir; a daemon beside the packaged one (no listeners, no audit file)
+  sed -e '/"listen"/d' -e '/"audit"/d' \
+    -e 's|"log": { "level": "debug" },|"log": { "level": "debug" }, "socket": { "path": "'"$1"'/dbxcred.sock", "mode": "0660", "group": "dbxcred" }, "state_dir": "/var/lib/dbxcred-rt",|' \
+    /mnt/ci/config.json | install -m 0640 -g dbxcred /dev/stdin /etc/dbxcred/rt.json
+}
+rt_run() {  # extra systemd-run options
+  systemd-run --quiet --unit=dbxcred-rt -p User=dbxcred -p Group=dbxcred \
+    -p LoadCredential=ci-sp.secret:/etc/dbxcred/ci-sp.secret -p StateDirectory=dbxcred-rt \
+    -p StateDirectoryMode=0700 "$@" /usr/sbin/dbxcredd --config /etc/dbxcred/rt.json
+}
+rt_config /run/dbxcred-rt
+rt_run -p RuntimeDirectory=dbxcred-rt -p RuntimeDirectoryMode=0770
+for _ in $(seq 50); do [ -S /run/dbxcred-rt/dbxcred.sock ] && break; sleep 0.1; done
+check "RuntimeDirectory= (0770): the daemon serves from it ($(stat -c %a /run/dbxcred-rt 2>&1))" \
+  bash -c 'runuser -u alice -- dbxcred --socket /run/dbxcred-rt/dbxcred.sock workspaces | grep -q "^prod "'
+systemctl stop dbxcred-rt 2>/dev/null
+install -d -m 0770 -o dbxcred -g dbxcred /run/dbxcred-loose
+rt_config /run/dbxcred-loose
+rt_run --wait >/dev/null 2>&1; rc=$?
+loose=$(journalctl -u dbxcred-rt -o cat | grep -F /run/dbxcred-loose | tail -1)
+check "a group-writable directory made by hand is refused (exit $rc): $loose" \
+  bash -c '[ "$1" != 0 ] && [[ "$2" == *"/run/dbxcred-loose is group-writable (mode 0770)"* ]]' _ "$rc" "$loose"
+systemctl reset-failed dbxcred-rt 2>/dev/null
+rm -rf /run/dbxcred-loose /etc/dbxcred/rt.json
 
 # kill -9: restarted by systemd.
 kill -9 "$pid"
@@ -110,13 +177,15 @@ check "started again" test "$(systemctl is-active dbxcredd.service)" = active
 journalctl -u dbxcredd.service -o cat >/tmp/journal.txt
 secret=$(cat /mnt/ci/ci-sp.secret)
 md_secret=$(printf '%s' "$url" | cut -d/ -f4)
+new_md_secret=$(printf '%s' "$new_url" | cut -d/ -f4)
 leaked=0
-for s in "$pat" "$secret" "$md_secret"; do [ -n "$s" ] && grep -qF -- "$s" /tmp/journal.txt && leaked=1; done
+for s in "$pat" "$secret" "$md_secret" "$new_md_secret"; do [ -n "$s" ] && grep -qF -- "$s" /tmp/journal.txt && leaked=1; done
 check "journal at debug: no PAT, client secret or loopback secret ($(wc -l </tmp/journal.txt) lines)" test "$leaked" = 0
 check "journal at debug has debug lines" grep -qi debug /tmp/journal.txt
 # For the host to show on failure, with every known secret replaced.
 journalctl -u 'dbxcredd*' -o short-precise --no-pager | tail -80 |
   sed -e "s|${pat:-@@}|<pat>|g" -e "s|${secret:-@@}|<secret>|g" -e "s|${md_secret:-@@}|<md-secret>|g" \
+    -e "s|${new_md_secret:-@@}|<md-secret>|g" \
   >/mnt/ci/out/journal.txt
 
 score=$(systemd-analyze security dbxcredd.service 2>/dev/null | sed -n 's/.*Overall exposure level for dbxcredd.service: \([0-9.]*\).*/\1/p')

@@ -74,7 +74,9 @@ Result<std::optional<std::string>> read_small(const std::string& path, std::size
     if (n < 0) {
       const std::string why = errno_text();
       ::close(fd);
-      return agent_error("cannot read " + path + ": " + why);
+      std::string message = "cannot read ";
+      message.append(path).append(": ").append(why);
+      return agent_error(message);
     }
     if (n == 0) break;
     text.append(buf, static_cast<std::size_t>(n));
@@ -130,7 +132,7 @@ std::string free_name(const std::string& base) {
   struct stat st {};
   if (::lstat(base.c_str(), &st) != 0) return base;
   for (int i = 2;; ++i) {
-    const std::string candidate = base + "." + std::to_string(i);
+    std::string candidate = base + "." + std::to_string(i);
     if (::lstat(candidate.c_str(), &st) != 0) return candidate;
   }
 }

@@ -36,11 +36,15 @@ check "dbxcredd --check-config (as root, the README's step)" bash -c 'dbxcredd -
 printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$(cat /mnt/ci/md_port)" \
   >/etc/systemd/system/dbxcredd-metadata-service.socket.d/port.conf
 systemctl daemon-reload
-# The postinst is meant to enable the loopback socket units of the listeners the config has
-# (`dpkg-reconfigure dbxcred` after writing it), but under dpkg-reconfigure in this container the
-# unit stays disabled (open: the session's note, issue 21 part 5); the units are enabled by hand
-# here, as docs/SECURITY.md tells operators to check.
-check "enable --now the sockets" systemctl enable --now dbxcredd.socket dbxcredd-metadata-service.socket
+# The README's step after writing the config: the postinst enables and starts the loopback socket
+# unit of each listener the config has (issue 21 part 5), and starts dbxcredd.socket.
+check "no config yet: the metadata-service socket unit is not enabled" \
+  test "$(systemctl is-enabled dbxcredd-metadata-service.socket)" = disabled
+dpkg-reconfigure dbxcred >/tmp/reconfigure.log 2>&1
+check "dpkg-reconfigure: metadata-service socket unit enabled and listening ($(tr '\n' ' ' </tmp/reconfigure.log))" \
+  test "$(systemctl is-enabled dbxcredd-metadata-service.socket)/$(systemctl is-active dbxcredd-metadata-service.socket)" = enabled/active
+check "dpkg-reconfigure: dbxcredd.socket active, the managed-identity unit (not configured) not enabled" \
+  test "$(systemctl is-active dbxcredd.socket)/$(systemctl is-enabled dbxcredd-managed-identity.socket)" = active/disabled
 check "socket activation: service not started before a connection" \
   test "$(systemctl is-active dbxcredd.service)" = inactive
 
@@ -236,6 +240,15 @@ echo "info systemd-analyze security with the executables drop-in: $dscore"
 rm -f "$dropin"
 install -m 0640 -g dbxcred /mnt/ci/config.json /etc/dbxcred/config.json
 systemctl daemon-reload && systemctl restart dbxcredd.service
+
+# An admin's `systemctl disable` of a loopback unit survives a reconfigure (and so an upgrade),
+# with one line saying what that leaves open; enabling it again is the admin's call.
+systemctl disable --now dbxcredd-metadata-service.socket >/dev/null 2>&1
+dpkg-reconfigure dbxcred >/tmp/reconfigure.log 2>&1
+check "reconfigure after the admin's disable: stays disabled, says so ($(tr '\n' ' ' </tmp/reconfigure.log))" \
+  bash -c 'test "$(systemctl is-enabled dbxcredd-metadata-service.socket)" = disabled &&
+           grep -q "dbxcredd-metadata-service.socket is disabled" /tmp/reconfigure.log'
+systemctl enable --now dbxcredd-metadata-service.socket >/dev/null 2>&1
 
 # remove stops the daemon; purge removes /var/lib/dbxcred.
 apt-get remove -y -qq dbxcred >/dev/null 2>&1

@@ -1,7 +1,8 @@
 #include "client/daemon_api.h"
 
 #include <boost/json/parse.hpp>
-#include <cctype>
+
+#include "common/encoding.h"
 
 namespace dbx::cli {
 
@@ -72,19 +73,7 @@ std::string one_line(std::string_view text) {
 }
 
 std::string encode_path_segment(std::string_view segment) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char c : segment) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += kHex[u >> 4];
-      out += kHex[u & 0xf];
-    }
-  }
-  return out;
+  return percent_encode(segment, "-_.~");  // RFC 3986's unreserved characters stay
 }
 
 Expected<boost::json::object> DaemonApi::get_object(std::string_view target) const {

@@ -9,6 +9,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "common/encoding.h"
+
 namespace dbx {
 
 namespace {
@@ -136,13 +138,7 @@ std::string fingerprint(std::string_view secret) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(secret.data(), secret.size(), md, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (int i = 0; i < 4; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return out;
+  return "sha256:" + hex(std::span<const unsigned char>(md, 4));
 }
 
 }  // namespace dbx

@@ -14,6 +14,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/encoding.h"
+
 namespace dbx {
 
 namespace {
@@ -21,29 +23,15 @@ namespace {
 constexpr std::size_t kSecretBytes = 32;  // 256 bits
 constexpr std::size_t kSecretHexChars = 2 * kSecretBytes;
 
-bool is_lower_hex(std::string_view s) {
-  for (char c : s)
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  return true;
-}
-
 Error file_error(const std::string& path, const std::string& what) {
   return make_error(ErrorCode::internal, "loopback secret " + path + ": " + what);
 }
 
 Result<std::string> generate_secret() {
-  std::array<unsigned char, kSecretBytes> raw{};
-  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1)
+  auto out = random_hex(kSecretBytes);
+  if (!out)
     return make_error(ErrorCode::internal, "no random bytes for a loopback secret (OpenSSL RAND)");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(kSecretHexChars);
-  for (unsigned char b : raw) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  OPENSSL_cleanse(raw.data(), raw.size());
-  return out;
+  return std::move(*out);
 }
 
 Result<std::string> read_secret(int fd, const std::string& path) {
@@ -62,7 +50,7 @@ Result<std::string> read_secret(int fd, const std::string& path) {
   if (n < 0) return file_error(path, std::strerror(errno));
   text.resize(static_cast<std::size_t>(n));
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (text.size() != kSecretHexChars || !is_lower_hex(text))
+  if (!is_lower_hex(text, kSecretHexChars))
     return file_error(path, "does not hold 64 hex digits; delete it and reload to make a new one");
   return text;
 }
@@ -170,13 +158,7 @@ std::string workspace_secret(std::string_view stored, std::string_view workspace
            reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac.data(),
            &len) == nullptr)
     return "";  // never matches (secret_matches refuses an empty expected secret)
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * len);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[mac[i] >> 4];
-    out += kHex[mac[i] & 0xf];
-  }
+  std::string out = hex(std::span<const unsigned char>(mac.data(), len));
   OPENSSL_cleanse(mac.data(), mac.size());
   return out;
 }

@@ -1,4 +1,6 @@
 #include "daemon/credentials/client_assertion.h"
+
+#include "common/encoding.h"
 #include "daemon/credentials/secret_file.h"
 
 #include <openssl/bio.h>
@@ -14,60 +16,6 @@
 namespace dbx {
 
 namespace json = boost::json;
-
-std::string base64url(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  for (; i + 2 < bytes.size(); i += 3) {
-    const unsigned v = (p[i] << 16) | (p[i + 1] << 8) | p[i + 2];
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  if (i + 1 == bytes.size()) {
-    const unsigned v = p[i] << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-  } else if (i + 2 == bytes.size()) {
-    const unsigned v = (p[i] << 16) | (p[i + 1] << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-  }
-  return out;
-}
-
-std::string base64url_decode(std::string_view text) {
-  std::string out;
-  unsigned buf = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '-')
-      v = 62;
-    else if (c == '_')
-      v = 63;
-    else
-      return "";
-    buf = (buf << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xff);
-    }
-  }
-  return out;
-}
 
 Result<SigningCertificate> load_signing_certificate(const std::string& path) {
   // The same checks as every secret file (no symlink, owner, mode), on the descriptor read.

@@ -31,7 +31,4 @@ Result<std::string> make_client_assertion(const SigningCertificate& cert,
                                           const std::string& client_id, const std::string& audience,
                                           TimePoint now, const std::string& alg);
 
-std::string base64url(std::string_view bytes);
-std::string base64url_decode(std::string_view text);  // "" on bad input
-
 }  // namespace dbx

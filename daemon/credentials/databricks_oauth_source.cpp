@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "common/encoding.h"
 #include "daemon/credentials/entra_token.h"
 #include "daemon/credentials/secret_file.h"
 #include "daemon/upstream/url.h"
@@ -14,15 +15,6 @@ namespace {
 
 constexpr const char* kDiscoveryPath = "/oidc/.well-known/oauth-authorization-server";
 constexpr const char* kDefaultTokenPath = "/oidc/v1/token";
-
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 Error with_context(Error e, const std::string& what) {
   e.message = what + ": " + e.message;

@@ -21,7 +21,6 @@
 namespace dbx {
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
 constexpr std::string_view kMachineIdPrefix = "machine-id:";
 constexpr std::string_view kHostPrefix = "host:";
 // The HMAC message: binds the digest to this use, as sd_id128_get_machine_app_specific() does.
@@ -36,20 +35,10 @@ std::string errno_text() {
   return std::strerror(errno);
 }
 
-std::string to_hex(const unsigned char* p, std::size_t n) {
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kHex[p[i] >> 4];
-    out += kHex[p[i] & 0xf];
-  }
-  return out;
-}
-
 Result<std::string> random_hex32() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1)
-    return agent_error("no randomness for a new agent id (OpenSSL RAND_bytes failed)");
-  return to_hex(bytes, sizeof bytes);
+  auto id = random_hex(16);
+  if (!id) return agent_error("no randomness for a new agent id (OpenSSL RAND_bytes failed)");
+  return std::move(*id);
 }
 
 std::string trimmed(std::string text) {
@@ -189,7 +178,7 @@ std::string machine_id_record(std::string_view machine_id) {
   HMAC(EVP_sha256(), machine_id.data(), static_cast<int>(machine_id.size()),
        reinterpret_cast<const unsigned char*>(kMachineIdPurpose.data()), kMachineIdPurpose.size(),
        md, &len);
-  return std::string(kMachineIdPrefix) + to_hex(md, len);
+  return std::string(kMachineIdPrefix) + hex(std::span<const unsigned char>(md, len));
 }
 
 MachineCheck check_machine(const std::optional<std::string>& stored, const MachineNow& now,

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/encoding.h"
+
 namespace dbx {
 
 namespace {
@@ -43,13 +45,7 @@ std::optional<std::string> sha256_of_fd(int fd) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return std::nullopt;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
+  return hex(std::span<const unsigned char>(md, len));
 }
 
 std::optional<std::string> ExeHashCache::sha256(const std::string& path, const FileKey& key) {

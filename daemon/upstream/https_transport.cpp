@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "common/duration.h"
+#include "common/encoding.h"
 #include "daemon/upstream/url.h"
 
 namespace dbx {
@@ -68,15 +69,6 @@ std::string tls_reason(const error_code& ec) {
     }
   }
   return ec.message();
-}
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return out;
 }
 
 bool has_line_break(std::string_view s) {

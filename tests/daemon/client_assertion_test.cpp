@@ -1,5 +1,7 @@
 #include "daemon/credentials/client_assertion.h"
 
+#include "common/encoding.h"
+
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -39,10 +41,10 @@ Jwt split(const std::string& jwt) {
   auto a = jwt.find('.');
   auto b = jwt.find('.', a + 1);
   Jwt j;
-  j.header = json::parse(base64url_decode(jwt.substr(0, a))).as_object();
-  j.claims = json::parse(base64url_decode(jwt.substr(a + 1, b - a - 1))).as_object();
+  j.header = json::parse(base64url_decode(jwt.substr(0, a)).value_or("")).as_object();
+  j.claims = json::parse(base64url_decode(jwt.substr(a + 1, b - a - 1)).value_or("")).as_object();
   j.signing_input = jwt.substr(0, b);
-  j.signature = base64url_decode(jwt.substr(b + 1));
+  j.signature = base64url_decode(jwt.substr(b + 1)).value_or("");
   return j;
 }
 
@@ -71,14 +73,6 @@ std::string thumbprint(const EVP_MD* md, const SigningCertificate& c) {
   unsigned int len = 0;
   EVP_Digest(c.cert_der.data(), c.cert_der.size(), out, &len, md, nullptr);
   return base64url(std::string(reinterpret_cast<char*>(out), len));
-}
-
-TEST(ClientAssertion, Base64UrlRoundTrip) {
-  EXPECT_EQ(base64url("\xfb\xff"), "-_8");
-  EXPECT_EQ(base64url("abc"), "YWJj");
-  EXPECT_EQ(base64url("ab"), "YWI");
-  for (std::string s : {"", "a", "ab", "abc", "abcd", "\x00\xff\x10"})
-    EXPECT_EQ(base64url_decode(base64url(s)), s);
 }
 
 TEST(ClientAssertion, Ps256LayoutAndSignature) {

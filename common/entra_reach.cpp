@@ -57,6 +57,52 @@ std::string key_path(const std::string& workspace) {
   return "workspaces." + workspace + ".serve_entra_token";
 }
 
+constexpr const char* kAdvice = ", or give each its own service principal (docs/SECURITY.md)";
+
+// Built with += (one buffer): clang-tidy's performance-inefficient-string-concatenation.
+std::string both_reach_line(const WorkspaceConfig& x, const WorkspaceConfig& y) {
+  std::string line = key_path(x.name);
+  line += ", ";
+  line += key_path(y.name);
+  line += ": workspaces ";
+  line += x.name;
+  line += " and ";
+  line += y.name;
+  line += " share credential ";
+  line += x.credential;
+  line +=
+      " but not their allow lists: an Entra token served on either reaches the other "
+      "(its PATs included); set \"serve_entra_token\": false on ";
+  line += x.name;
+  line += " and ";
+  line += y.name;
+  line += kAdvice;
+  return line;
+}
+
+// `from`'s Entra token reaches `to`, which does not admit all of from's users.
+std::string one_reaches_line(const WorkspaceConfig& from, const WorkspaceConfig& to) {
+  std::string line = key_path(from.name);
+  line += ": workspaces ";
+  line += from.name;
+  line += " and ";
+  line += to.name;
+  line += " share credential ";
+  line += from.credential;
+  line += ", and ";
+  line += to.name;
+  line += " does not admit everyone ";
+  line += from.name;
+  line += " admits: an Entra token served on ";
+  line += from.name;
+  line += " reaches ";
+  line += to.name;
+  line += " (its PATs included); set \"serve_entra_token\": false on ";
+  line += from.name;
+  line += kAdvice;
+  return line;
+}
+
 }  // namespace
 
 bool admits_all_of(const std::optional<AllowList>& outer, const std::optional<AllowList>& inner) {
@@ -92,24 +138,9 @@ std::vector<std::string> entra_reach_problems(const Config& config) {
       const bool x_reaches = serves_entra_token(x, credential) && !admits_all_of(y.allow, x.allow);
       const bool y_reaches = serves_entra_token(y, credential) && !admits_all_of(x.allow, y.allow);
       if (!x_reaches && !y_reaches) continue;
-      const std::string& xn = x.name;
-      const std::string& yn = y.name;
-      std::string line;
-      if (x_reaches && y_reaches) {
-        line = key_path(xn) + ", " + key_path(yn) + ": workspaces " + xn + " and " + yn +
-               " share credential " + x.credential +
-               " but not their allow lists: an Entra token served on either reaches the other "
-               "(its PATs included); set \"serve_entra_token\": false on " +
-               xn + " and " + yn;
-      } else {
-        const std::string& from = x_reaches ? xn : yn;
-        const std::string& to = x_reaches ? yn : xn;
-        line = key_path(from) + ": workspaces " + from + " and " + to + " share credential " +
-               x.credential + ", and " + to + " does not admit everyone " + from +
-               " admits: an Entra token served on " + from + " reaches " + to +
-               " (its PATs included); set \"serve_entra_token\": false on " + from;
-      }
-      lines.push_back(line + ", or give each its own service principal (docs/SECURITY.md)");
+      lines.push_back(x_reaches && y_reaches
+                          ? both_reach_line(x, y)
+                          : one_reaches_line(x_reaches ? x : y, x_reaches ? y : x));
     }
   }
   return lines;

@@ -111,6 +111,9 @@ struct WorkspaceConfig {
   bool management_token = false;
   PatPolicy pat;
   std::optional<AllowList> allow;  // nullopt: whoever can open the socket
+  // false: only workspace-bound tokens (PAT, Databricks OAuth) are served here; aad, headers and
+  // the managed-identity endpoint answer 403 (common/entra_reach.h says when it must be false).
+  bool serve_entra_token = true;
   bool operator==(const WorkspaceConfig&) const = default;
 };
 

@@ -7,6 +7,7 @@
 #include "common/config.h"
 #include "common/config_files.h"
 #include "common/duration.h"
+#include "common/entra_reach.h"
 #include "common/json_reader.h"
 #include "common/json_text.h"
 
@@ -341,6 +342,12 @@ class Parser {
       parse_pat(r, w.pat);
       if (const json::object* allow = r.object("allow"))
         w.allow = parse_allow(*allow, r.path("allow"));
+      w.serve_entra_token = r.boolean("serve_entra_token").value_or(true);
+      if (!w.serve_entra_token && !w.pat.enabled && cred != nullptr && !dbx_oauth) {
+        r.problem("serve_entra_token",
+                  "false with \"pat\": false leaves nothing to serve (an Entra credential's "
+                  "workspace-bound token is its PAT)");
+      }
       r.finish();
       config_.workspaces.emplace(name, std::move(w));
     }
@@ -553,6 +560,9 @@ std::optional<Config> parse_config(const std::string& text, const std::string& s
   std::string absolute_source = source_path.empty() ? "" : config_files::absolute_path(source_path);
   Parser parser(absolute_source, credentials_directory, problems);
   Config config = parser.parse(root->get_object());
+  if (problems.lines.size() != problems_before) return std::nullopt;
+  // Across workspaces, once each is valid: where an Entra token would reach (entra_reach.h).
+  for (std::string& line : entra_reach_problems(config)) problems.lines.push_back(std::move(line));
   if (problems.lines.size() != problems_before) return std::nullopt;
   return config;
 }

@@ -96,6 +96,7 @@ json::object workspace_json(const WorkspaceConfig& w) {
   o["management_token"] = w.management_token;
   o["pat"] = pat_json(w.pat);
   o["allow"] = allow_json(w.allow);
+  o["serve_entra_token"] = w.serve_entra_token;
   return o;
 }
 

@@ -200,6 +200,33 @@ void LoopbackRoutes::metadata_service(const LoopbackRequest& request,
   });
 }
 
+namespace {
+
+// The managed-identity endpoint's token opens every workspace of its credential, so it is served
+// only while every workspace using that credential serves Entra tokens. Returns one that does not
+// (one `peer` is allowed on, when there is such and a peer is given), else null.
+const Workspace* entra_refusing_workspace(const Broker& broker, const std::string& credential,
+                                          const PeerIdentity* peer) {
+  const Workspace* refusing = nullptr;
+  for (const auto& [name, cfg] : broker.config().workspaces) {
+    if (cfg.credential != credential) continue;
+    const Workspace* ws = broker.workspace(name);
+    if (ws == nullptr || ws->serves_entra_token()) continue;
+    if (peer == nullptr || ws->authorize(*peer)) return ws;
+    if (refusing == nullptr) refusing = ws;
+  }
+  return refusing;
+}
+
+std::string managed_identity_refused(const Workspace& ws) {
+  return "the managed-identity endpoint serves Entra tokens of credential " +
+         ws.config().credential + ", which workspace " + ws.name() + " does not serve (" +
+         "workspaces." + ws.name() + ".serve_entra_token is false); use `dbxcred token -w " +
+         ws.name() + "`";
+}
+
+}  // namespace
+
 void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
                                       std::function<void(ApiResponse)> done_raw) {
   const auto state = state_();
@@ -248,6 +275,9 @@ void LoopbackRoutes::managed_identity(const LoopbackRequest& request,
                                    " is not served here; allowed: " + list +
                                    " (listen.managed_identity.resources)"));
   }
+  // Checked at every request: a secret handed out before a reload turned the key off is refused.
+  if (const Workspace* ws = entra_refusing_workspace(*broker, listen->credential, nullptr))
+    return done(protocol_error(403, "forbidden", managed_identity_refused(*ws)));
   auto cred = broker->config().credentials.find(listen->credential);
   const std::string client_id =
       cred == broker->config().credentials.end() ? "" : cred->second.client_id;
@@ -294,6 +324,13 @@ ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
     return error_response(make_error(ErrorCode::not_found,
                                      "the managed-identity endpoint is off; set "
                                      "listen.managed_identity in the configuration"));
+  if (const Workspace* ws = entra_refusing_workspace(broker, listen->credential, &peer)) {
+    spdlog::warn(
+        "denied uid {} (pid {}) the managed-identity endpoint: workspace {} does not "
+        "serve Entra tokens",
+        peer.uid, peer.pid, ws->name());
+    return error_response(make_error(ErrorCode::forbidden, managed_identity_refused(*ws)));
+  }
   bool used = false;
   bool allowed = false;
   for (const auto& [name, cfg] : broker.config().workspaces) {

@@ -86,7 +86,9 @@ class LoopbackRoutes {
 ApiResponse sdk_env_response(const LoopbackState* state, const Workspace& ws);
 // GET /v1/azure-env. The managed-identity credential is not tied to one workspace: a caller may
 // have it when it is allowed on at least one workspace using that credential; when no workspace
-// uses it, whoever may open the socket (the socket's mode and group are then the boundary).
+// uses it, whoever may open the socket (the socket's mode and group are then the boundary). Its
+// token opens every workspace of the credential: refused (403, naming the key) while any of them
+// has serve_entra_token false; the endpoint itself checks the same at every request.
 ApiResponse azure_env_response(const LoopbackState* state, const Broker& broker,
                                const PeerIdentity& peer);
 

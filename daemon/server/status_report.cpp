@@ -2,6 +2,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "common/entra_reach.h"
 #include "daemon/server/router.h"
 #include "daemon/upstream/metered_transport.h"
 
@@ -124,9 +125,15 @@ std::string Router::status_json(const Broker& broker) const {
   json::array workspaces;
   for (const auto& [name, cfg] : broker.config().workspaces) {
     const Workspace* ws = broker.workspace(name);
+    const auto cred = broker.config().credentials.find(cfg.credential);
+    json::array serves;
+    for (const std::string& kind : served_token_kinds(
+             ws->config(), cred == broker.config().credentials.end() ? nullptr : &cred->second))
+      serves.emplace_back(kind);
     workspaces.push_back(json::object{{"name", name},
                                       {"host", ws->host()},
                                       {"credential", cfg.credential},
+                                      {"serves", std::move(serves)},
                                       {"pat", pat_json(ws->pat_status())}});
   }
   json::object root{

@@ -105,6 +105,16 @@ Seconds Workspace::default_min_valid(std::string_view action) const {
   return auth_->default_min_valid();
 }
 
+bool Workspace::serves_entra_token() const {
+  return kind() == TokenKind::aad && config_.serve_entra_token;
+}
+
+std::string Workspace::entra_refused_message() const {
+  return "workspace " + name() + " does not serve Entra tokens (workspaces." + name() +
+         ".serve_entra_token is false: one of credential " + config_.credential +
+         " opens every workspace of that principal); use `dbxcred token` or `dbxcred pat`";
+}
+
 void Workspace::aad(Seconds min_valid, TokenCallback done) {
   if (kind() != TokenKind::aad) {
     return done(make_error(ErrorCode::bad_request,
@@ -112,7 +122,15 @@ void Workspace::aad(Seconds min_valid, TokenCallback done) {
                                config_.credential + "), which has no Entra token; use `dbxcred " +
                                "token` (GET /v1/workspaces/" + name() + "/token)"));
   }
+  if (!serves_entra_token()) return done(make_error(ErrorCode::forbidden, entra_refused_message()));
   auth_->bearer(min_valid, std::move(done));
+}
+
+void Workspace::headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {
+  // A Databricks OAuth workspace's headers carry its own, workspace-bound token.
+  if (kind() == TokenKind::aad && !serves_entra_token())
+    return done(make_error(ErrorCode::forbidden, entra_refused_message()));
+  auth_->headers(min_valid, std::move(done));
 }
 
 void Workspace::token(Seconds min_valid, std::optional<std::uint32_t> uid,
@@ -123,6 +141,9 @@ void Workspace::token(Seconds min_valid, std::optional<std::uint32_t> uid,
       done(WorkspaceBearer{p->token, "pat", p->expires_at});
     });
   }
+  // The config refuses serve_entra_token false with "pat": false; a check, not a path.
+  if (this->kind() == TokenKind::aad && !serves_entra_token())
+    return done(make_error(ErrorCode::forbidden, entra_refused_message()));
   const std::string_view kind = this->kind() == TokenKind::aad ? "aad" : "oauth";
   auth_->bearer(min_valid, [kind, done = std::move(done)](Result<AccessToken> t) {
     if (!t) return done(t.error());
@@ -166,6 +187,7 @@ void Workspace::start() {
 
 void Workspace::reconfigure(const WorkspaceConfig& ws) {
   config_.allow = ws.allow;
+  config_.serve_entra_token = ws.serve_entra_token;
   config_.pat = ws.pat;
   if (pats_) pats_->reconfigure(ws.pat);
 }

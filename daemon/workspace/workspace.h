@@ -10,7 +10,8 @@
 //                     and its own DatabricksTokenApi, which gets its headers from auth().
 //
 // Kept across a reload when reload_plan() says so (daemon/workspace/reload_plan.h): then only
-// reconfigure() applies the new allow list and PAT policy; the host, tokens and PATs stay.
+// reconfigure() applies the new allow list, serve_entra_token and PAT policy; the host, tokens
+// and PATs stay.
 // Runs on the loop thread only.
 #pragma once
 
@@ -76,7 +77,8 @@ class Workspace {
   void with_host(std::function<void(Result<std::string>)> done) {
     auth_->with_host(std::move(done));
   }
-  // The workspace's AAD token (TokenKind::aad); bad_request on a Databricks OAuth workspace.
+  // The workspace's AAD token (TokenKind::aad); bad_request on a Databricks OAuth workspace,
+  // forbidden where serve_entra_token is false.
   void aad(Seconds min_valid, TokenCallback done);
   // min_valid for a client of `action` (aad, token, headers, pat) that does not say: half the
   // lifetime of short-lived bearer tokens (WorkspaceAuth::default_min_valid), 300 s for PATs.
@@ -86,9 +88,13 @@ class Workspace {
   // the Databricks OAuth token, else the Entra token.
   void token(Seconds min_valid, std::optional<std::uint32_t> uid,
              std::function<void(Result<WorkspaceBearer>)> done);
-  void headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done) {
-    auth_->headers(min_valid, std::move(done));
-  }
+  // forbidden (entra_refused_message()) where the workspace does not serve Entra tokens.
+  void headers(Seconds min_valid, std::function<void(Result<WorkspaceHeaders>)> done);
+  // Whether aad, headers (and with them the managed-identity endpoint of its credential) serve
+  // the Entra token here: an Entra credential and `serve_entra_token` not false.
+  bool serves_entra_token() const;
+  // The 403 message of an Entra path where serves_entra_token() is false (names the key).
+  std::string entra_refused_message() const;
 
   bool pat_enabled() const { return pats_ != nullptr; }
   // A PAT (bad_request when the workspace has "pat": false).
@@ -106,7 +112,7 @@ class Workspace {
 
   // Starts the PAT manager and the eager fetches; a kept workspace is started once.
   void start();
-  // Kept across a reload: the new allow list and PAT policy take effect now.
+  // Kept across a reload: the new allow list, serve_entra_token and PAT policy take effect now.
   void reconfigure(const WorkspaceConfig& ws);
   // Dropped or replaced by a reload: stops the PAT manager (waiting callers fail; answers still in
   // flight only update the shared ledger). Requests of the old configuration may still hold it.

@@ -484,7 +484,7 @@ TEST(ParseConfig, ReportsEveryProblemNotJustTheFirst) {
                   R"(workspaces.prod.credential: unknown credential "nope" (known: sp))",
                   R"(workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty")",
                   "workspaces.dev.colour: unknown key (known: credential, host, resource_id, "
-                  "management_token, pat, allow)"));
+                  "management_token, pat, allow, serve_entra_token)"));
 }
 
 TEST(ParseConfig, AppendsToExistingProblems) {
@@ -792,6 +792,50 @@ TEST(RenderConfigMasked, OutputWithoutInlineSecretsParsesBackToTheSameConfig) {
 // ---- The documented examples in config/ ----
 
 class ExampleConfig : public ::testing::TestWithParam<const char*> {};
+
+// Two workspaces on the managed identity "vm" with these allow lists and extra members.
+std::string shared_credential(const std::string& open, const std::string& closed) {
+  return std::string(R"({ "credentials": { "vm": { "type": "managed_identity" } },
+                          "workspaces": {
+                            "open":   { "credential": "vm", )") +
+         kHost + ", " + open + R"( },
+                            "closed": { "credential": "vm", )" +
+         kHost + ", " + closed + " } } }";
+}
+
+TEST(ParseConfig, ServeEntraTokenDefaultsToTrueAndIsRendered) {
+  Parsed p = parse(with_workspace(std::string("{ \"credential\": \"vm\", ") + kHost + " }"));
+  ASSERT_TRUE(p.config) << ::testing::PrintToString(p.problems);
+  EXPECT_TRUE(p.config->workspaces.at("prod").serve_entra_token);
+  EXPECT_THAT(render_config_masked(*p.config), HasSubstr("\"serve_entra_token\": true"));
+  EXPECT_THAT(problems_of(with_workspace(std::string("{ \"credential\": \"vm\", ") + kHost +
+                                         R"(, "serve_entra_token": "no" })")),
+              ElementsAre(HasSubstr("workspaces.prod.serve_entra_token: expected")));
+}
+
+TEST(ParseConfig, ASharedCredentialReachingOtherAllowListsIsRefusedInOneLine) {
+  const auto lines = problems_of(
+      shared_credential(R"("allow": { "uids": [1001] })", R"("allow": { "uids": [1002] })"));
+  ASSERT_EQ(lines.size(), 1u) << ::testing::PrintToString(lines);
+  EXPECT_THAT(lines[0], HasSubstr("workspaces closed and open share credential vm"));
+  EXPECT_THAT(lines[0], HasSubstr("serve_entra_token"));
+}
+
+TEST(ParseConfig, ServeEntraTokenFalseWhereTheTokenWouldReachFurtherIsAccepted) {
+  Parsed p =
+      parse(shared_credential(R"("allow": { "uids": [1001, 1002] }, "serve_entra_token": false)",
+                              R"("allow": { "uids": [1002] })"));
+  ASSERT_TRUE(p.config) << ::testing::PrintToString(p.problems);
+  EXPECT_FALSE(p.config->workspaces.at("open").serve_entra_token);
+  EXPECT_TRUE(p.config->workspaces.at("closed").serve_entra_token);
+}
+
+TEST(ParseConfig, ServeEntraTokenFalseWithoutPatsLeavesNothingToServe) {
+  EXPECT_THAT(problems_of(with_workspace(std::string("{ \"credential\": \"vm\", ") + kHost +
+                                         R"(, "pat": false, "serve_entra_token": false })")),
+              ElementsAre(HasSubstr("workspaces.prod.serve_entra_token: false with \"pat\": false "
+                                    "leaves nothing to serve")));
+}
 
 // The examples name their secret files relative to $CREDENTIALS_DIRECTORY; give them 0600 files.
 TEST_P(ExampleConfig, Parses) {

@@ -229,6 +229,42 @@ TEST_F(LoopbackRoutesTest, ManagedIdentityAnswersLikeAppService) {
   EXPECT_EQ(requests.size(), calls);
 }
 
+// Its token opens every workspace of the credential (docs/SECURITY.md "Workspaces sharing a
+// credential"): one workspace with serve_entra_token false closes it, for root too, and a secret
+// handed out before is refused at the endpoint itself.
+TEST_F(LoopbackRoutesTest, ManagedIdentityNeedsEntraTokensOnEveryWorkspaceOfItsCredential) {
+  const std::string target =
+      "/msi/token?resource=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
+      "&api-version=2019-08-01";
+  PeerIdentity root;
+  root.uid = 0;
+  ASSERT_EQ(azure_env_response(state.get(), *broker, root).status, 200);
+  ASSERT_EQ(mi(target, {{"x-identity-header", kMiSecret}}).status, 200);
+  Workspace* ws = broker->workspace("withpat");
+  WorkspaceConfig off = ws->config();
+  off.serve_entra_token = false;
+  ws->reconfigure(off);
+  const auto calls = requests.size();
+  const ApiResponse env = azure_env_response(state.get(), *broker, root);
+  EXPECT_EQ(env.status, 403);
+  EXPECT_NE(env.body.find("workspaces.withpat.serve_entra_token is false"), std::string::npos)
+      << env.body;
+  EXPECT_EQ(env.body.find(kMiSecret), std::string::npos);
+  const ApiResponse refused = mi(target, {{"x-identity-header", kMiSecret}});
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_NE(refused.body.find("workspaces.withpat.serve_entra_token"), std::string::npos);
+  EXPECT_EQ(refused.body.find("aad-tok"), std::string::npos);
+  EXPECT_EQ(requests.size(), calls);  // nothing fetched for it
+  // The workspace's own PAT still goes out through the metadata service.
+  const auto pat = md("/" + ws->metadata_secret(kMdSecret) + "/withpat",
+                      sdk_headers("https://adb-2.azuredatabricks.net"));
+  ASSERT_EQ(pat.status, 200) << pat.body;
+  EXPECT_EQ(body(pat).at("access_token"), "dapi-pat-value");
+  off.serve_entra_token = true;
+  ws->reconfigure(off);
+  EXPECT_EQ(mi(target, {{"x-identity-header", kMiSecret}}).status, 200);
+}
+
 TEST_F(LoopbackRoutesTest, ManagedIdentityProtocolEdges) {
   const std::string q =
       "/msi/token?resource=2ff814a6-3304-4ab8-85cb-cd0e6f879c1d&api-version=2019-08-01";

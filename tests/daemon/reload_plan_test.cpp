@@ -43,9 +43,10 @@ TEST(ReloadPlan, AnUnchangedConfigKeepsEverything) {
   EXPECT_TRUE(p.new_workspaces.empty() && p.retired_workspaces.empty());
 }
 
-TEST(ReloadPlan, AllowListAndPatPolicyChangesKeepTheWorkspace) {
+TEST(ReloadPlan, AllowListServeEntraTokenAndPatPolicyChangesKeepTheWorkspace) {
   Config next = base();
   next.workspaces["prod"].allow = AllowList{{"alice"}, {}, {}};
+  next.workspaces["prod"].serve_entra_token = false;  // applied by Workspace::reconfigure
   next.workspaces["prod"].pat.lifetime = Seconds(7200);
   next.workspaces["prod"].pat.max_active = 5;
   const auto p = reload_plan(base(), next);

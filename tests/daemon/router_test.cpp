@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 #include <filesystem>
+#include <map>
 
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
@@ -152,6 +153,30 @@ TEST_F(RouterTest, StatusAndMetricsHoldNoSecret) {
   EXPECT_EQ(status.at("credentials").as_array().size(), 1u);
   EXPECT_NE(get("/metrics").body.find("dbxcred_token_fetches_total{credential=\"sp\""),
             std::string::npos);
+}
+
+// serve_entra_token false (issue 21, part 1): aad and headers are 403 forbidden naming the key,
+// /v1/status lists what each workspace serves.
+TEST_F(RouterTest, EntraPathsOfAWorkspaceWithoutEntraTokensAre403AndStatusSaysWhatItServes) {
+  Workspace* open = broker->workspace("open");
+  WorkspaceConfig off = open->config();
+  off.serve_entra_token = false;
+  open->reconfigure(off);
+  for (const char* path : {"/v1/workspaces/open/aad", "/v1/workspaces/open/headers"}) {
+    const auto r = get(path);
+    EXPECT_EQ(r.status, 403) << path;
+    EXPECT_EQ(body(r).at("error").at("code"), "forbidden");
+    EXPECT_NE(r.body.find("workspaces.open.serve_entra_token is false"), std::string::npos)
+        << r.body;
+    EXPECT_EQ(r.body.find("aad-tok"), std::string::npos);
+  }
+  EXPECT_EQ(get("/v1/workspaces/closed/aad", 4242).status, 200);  // the other one still does
+  std::map<std::string, json::array> serves;
+  const json::value status = body(get("/v1/status"));
+  for (const auto& w : status.at("workspaces").as_array())
+    serves[std::string(w.at("name").as_string())] = w.at("serves").as_array();
+  EXPECT_EQ(serves.at("open"), (json::array{"pat"}));
+  EXPECT_EQ(serves.at("closed"), (json::array{"pat", "aad"}));
 }
 
 // A router over a broker whose `open` workspace mints PATs (token/create answered by the fake).

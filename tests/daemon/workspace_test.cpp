@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
 
@@ -96,6 +98,37 @@ TEST_F(WorkspaceAccessTest, ReconfigureAppliesTheNewAllowList) {
   ws->reconfigure(next);
   EXPECT_TRUE(ws->authorize(peer(1002)));
   EXPECT_FALSE(ws->authorize(peer(1001)));
+}
+
+// serve_entra_token false: the Entra paths answer forbidden naming the key, and fetch nothing;
+// a reload (reconfigure) turns them back on.
+class WorkspaceEntraTest : public WorkspaceAccessTest {};
+
+TEST_F(WorkspaceEntraTest, EntraPathsAreForbiddenNamingTheKeyAndReconfigureAppliesIt) {
+  auto ws = make(std::nullopt);
+  EXPECT_TRUE(ws->serves_entra_token());
+  WorkspaceConfig off = ws->config();
+  off.serve_entra_token = false;
+  ws->reconfigure(off);
+  EXPECT_FALSE(ws->serves_entra_token());
+  const auto before = transport.pending().size();
+  std::optional<Error> aad, headers, token;
+  ws->aad(Seconds(300), [&](Result<AccessToken> t) { aad = t.error(); });
+  ws->headers(Seconds(300), [&](Result<WorkspaceHeaders> h) { headers = h.error(); });
+  ws->token(Seconds(300), 1001, [&](Result<WorkspaceBearer> b) { token = b.error(); });
+  for (const auto* e : {&aad, &headers, &token}) {
+    ASSERT_TRUE(e->has_value());
+    EXPECT_EQ((*e)->code, ErrorCode::forbidden);
+    EXPECT_NE((*e)->message.find("workspaces.prod.serve_entra_token is false"), std::string::npos)
+        << (*e)->message;
+  }
+  EXPECT_EQ(transport.pending().size(), before);  // no token was fetched for them
+  off.serve_entra_token = true;
+  ws->reconfigure(off);
+  bool answered = false;
+  ws->aad(Seconds(300), [&](Result<AccessToken>) { answered = true; });
+  EXPECT_FALSE(answered);  // waits for Entra now
+  EXPECT_GT(transport.pending().size(), before);
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ class AuditTestCase(E2ETestCase):
         os.chmod(self.tmp, 0o755)
         self.served = []  # every token value a client got: none may appear in the audit file
 
-    def start(self, workspaces, extra=None):
+    def start(self, workspaces, extra=None, creds=None):
         cred = self.add_sp()
         self.emu.add_principal("sp-client", workspace_user=True)
         self.audit_path = os.path.join(self.tmp, "audit.jsonl")
@@ -56,7 +56,7 @@ class AuditTestCase(E2ETestCase):
         cfg = {"audit": {"path": self.audit_path},
                "socket": {"path": os.path.join(run, "dbxcred.sock"), "mode": "0666"}}
         cfg.update(extra or {})
-        return self.start_daemon({"sp": cred}, workspaces, extra=cfg)
+        return self.start_daemon({"sp": cred, **(creds or {})}, workspaces, extra=cfg)
 
     def records(self, count, path=None):
         """The audit file's records once it holds at least `count` (it is flushed every second)."""
@@ -222,13 +222,16 @@ class ExecutablesTest(AuditTestCase):
             right = hashlib.sha256(f.read()).hexdigest()
         link = os.path.join(self.tmp, "dbxcred-link")
         os.symlink(DBXCRED, link)  # symlinks are resolved on both sides
+        # One service principal each: their allow lists differ (test_trust).
+        creds = {n: self.add_sp(client_id="sp-" + n, name=n) for n in ("byname", "right", "wrong")}
         d = self.start({
-            "byname": self.workspace(allow={"users": ["nobody"], "executables": [link]}),
-            "right": self.workspace(allow={"users": ["nobody"],
-                                           "executables": [{"path": DBXCRED, "sha256": right}]}),
-            "wrong": self.workspace(allow={"users": ["nobody"],
-                                           "executables": [{"path": DBXCRED, "sha256": "0" * 64}]}),
-        })
+            "byname": self.workspace(credential="byname",
+                                     allow={"users": ["nobody"], "executables": [link]}),
+            "right": self.workspace(credential="right", allow={
+                "users": ["nobody"], "executables": [{"path": DBXCRED, "sha256": right}]}),
+            "wrong": self.workspace(credential="wrong", allow={
+                "users": ["nobody"], "executables": [{"path": DBXCRED, "sha256": "0" * 64}]}),
+        }, creds=creds)
         r = self.cli_as_nobody(d, "aad", "-w", "byname")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.served.append(r.stdout.strip())

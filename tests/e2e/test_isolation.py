@@ -23,13 +23,16 @@ HAVE_TOOLS = all(shutil.which(t) for t in ("useradd", "groupadd", "usermod", "se
 class IsolationTestCase(E2ETestCase):
     def start_two_workspaces(self, socket_group=None):
         self.md_port = free_port()
-        creds = {"sp": self.add_sp()}
+        # One service principal each: an Entra token of a shared one would open both, and the
+        # config refuses that (test_trust); here the metadata-service secret is under test.
+        creds = {"open": self.add_sp(client_id="sp-open", name="open"),
+                 "closed": self.add_sp(client_id="sp-closed", name="closed")}
         # Two workspaces on the emulator's two names: 127.0.0.1:PORT and localhost:PORT.
         self.open_host = "https://" + self.emu.host
         self.closed_host = "https://" + self.emu.localhost
         ws = {
-            "open": self.workspace(pat=False, allow={"users": [OTHER_USER]}),
-            "closed": self.workspace(host=self.emu.localhost, pat=False,
+            "open": self.workspace(credential="open", pat=False, allow={"users": [OTHER_USER]}),
+            "closed": self.workspace(credential="closed", host=self.emu.localhost, pat=False,
                                      allow={"users": ["other"]}),
         }
         extra = {"listen": {"metadata_service": {"port": self.md_port}}}

@@ -83,14 +83,18 @@ class AccessTest(E2ETestCase):
                               capture_output=True, text=True, env=e, timeout=60)
 
     def start(self):
-        creds = {"sp": self.add_sp()}
-        ws = {
-            "closed": self.workspace(pat=False, allow={"users": ["root"], "uids": [4242424]}),
-            "by-uid": self.workspace(pat=False, allow={"uids": [self.uid]}),
-            "by-user": self.workspace(pat=False, allow={"users": [OTHER_USER]}),
-            "by-group": self.workspace(pat=False, allow={"groups": [OTHER_GROUP]}),
-            "open": self.workspace(pat=False),
+        allow = {
+            "closed": {"users": ["root"], "uids": [4242424]},
+            "by-uid": {"uids": [self.uid]},
+            "by-user": {"users": [OTHER_USER]},
+            "by-group": {"groups": [OTHER_GROUP]},
+            "open": None,
         }
+        # One service principal per workspace: an Entra token of a shared one would reach every
+        # workspace of it, and the config refuses that with different allow lists (test_trust).
+        creds = {name: self.add_sp(client_id="sp-" + name, name=name) for name in allow}
+        ws = {name: self.workspace(credential=name, pat=False, **({"allow": a} if a else {}))
+              for name, a in allow.items()}
         return self.start_daemon(creds, ws, extra={
             "socket": {"path": os.path.join(self.tmp, "d0", "run", "dbxcred.sock"),
                        "mode": "0660", "group": OTHER_USER}})

@@ -122,6 +122,47 @@ class DoctorTest(DoctorTestCase):
         self.assertIn("AADSTS700016: no application with this client_id", line)
         self.assertIn("check the credential's client_id and tenant_id", line)
 
+    def test_an_expired_federated_token_is_explained(self):
+        token_file = os.path.join(self.tmp, "azure-identity-token")
+        old, new = "fed-" + self.secret(), "fed-" + self.secret()
+        self.emu.add_principal(client_id="wi-client", federated_token=old)
+        self.emu.add_principal(client_id="wi-client", federated_token=new)  # old is now stale
+        with open(token_file, "w") as f:
+            f.write(old)
+        self.start(credential={"type": "workload_identity", "tenant_id": "tenant-1",
+                               "client_id": "wi-client", "token_file": token_file})
+        r = self.doctor("-w", "prod")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        line = self.line(r.stdout, "FAIL  credential sp: ")
+        self.assertIn("AADSTS700024: the federated token has expired", line)
+        self.assertIn("token_file's writer", line)
+
+    def test_an_unknown_tenant_is_explained(self):
+        self.emu.fault("aad", status=400,
+                       body='{"error":"invalid_request","error_description":"AADSTS90002: '
+                            'Tenant \'tenant-1\' not found."}')
+        self.start()
+        r = self.doctor("-w", "prod")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        line = self.line(r.stdout, "FAIL  credential sp: ")
+        self.assertIn("AADSTS90002: the tenant does not exist", line)
+        self.assertIn("fix: check the credential's tenant_id", line)
+
+    def test_a_wrong_databricks_oauth_secret_is_explained(self):
+        self.emu.add_oauth_client("dbx-client", "dose" + self.secret())
+        path = os.path.join(self.tmp, "dbx.secret")
+        with open(path, "w") as f:
+            f.write("dose-wrong\n")
+        os.chmod(path, 0o600)
+        self.start(credential={"type": "databricks_oauth", "client_id": "dbx-client",
+                               "client_secret_file": path})
+        r = self.doctor("-w", "prod")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        line = self.line(r.stdout, "FAIL  credential sp: ")
+        self.assertIn("invalid_client: the workspace refused the OAuth client", line)
+        self.assertIn("create a new OAuth secret", line)
+        self.assertNotIn("dose-wrong", r.stdout)
+
     def test_a_service_principal_that_is_not_a_workspace_user(self):
         self.start(workspace_user=False)
         r = self.doctor("-w", "prod")

@@ -74,7 +74,8 @@ class DoctorRouteTest : public ::testing::Test {
                                       std::string_view subject) {
     std::vector<json::object> out;
     for (const auto& f : answer.at("findings").as_array())
-      if (f.at("check") == check && f.at("subject") == subject) out.push_back(f.as_object());
+      if (f.at("check").as_string() == check && f.at("subject").as_string() == subject)
+        out.push_back(f.as_object());
     return out;
   }
 

@@ -57,7 +57,7 @@ std::vector<Finding> access_findings(const Broker& broker, const PeerIdentity& p
     out.push_back(Finding{"access", std::string(only), Verdict::fail,
                           "no workspace named " + std::string(only) + " in this daemon",
                           "pick one of dbxcred workspaces, or add it to the configuration"});
-  else if (allowed == 0)
+  else if (allowed == 0 && only.empty())
     out.push_back(Finding{"access", "", Verdict::fail, "no workspace lets " + who + " in",
                           "ask the operator to add you to a workspace's allow list"});
   return out;

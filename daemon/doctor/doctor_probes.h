@@ -31,6 +31,9 @@ struct Probe {
   HttpRequest request;  // its timeout is set to kProbeTimeout
   // Turns an HTTP answer into findings; null: any HTTP answer means "reachable" and nothing more.
   std::function<std::vector<Finding>(const HttpResponse&)> judge;
+  // A second call to a host another probe already times: an answer adds only the judge's
+  // findings (a failure to get one is still reported).
+  bool quiet_reach = false;
 };
 
 // Sends every probe at once and calls `done` once with their findings in probe order: per probe a

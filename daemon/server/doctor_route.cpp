@@ -95,6 +95,7 @@ void add_workspace_probes(Report& report, const Workspace& ws, const WorkspaceHe
     list.request.url = h.host + "/api/2.0/token/list";
     list.request.headers = h.headers;
     list.request.upstream = "databricks";
+    list.quiet_reach = true;  // SCIM Me times the host
     list.judge = [name = ws.name(), ours = pat->active, max = pat->max_active](
                      const HttpResponse& r) { return judge_token_list(name, ours, max, r); };
     report.probes.push_back(std::move(list));

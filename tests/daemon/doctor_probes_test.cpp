@@ -117,6 +117,26 @@ TEST(DoctorProbes, EachProbeGivesReachClockAndItsJudgesFindingsInOrder) {
   EXPECT_EQ((*got)[3].verdict, Verdict::ok);
 }
 
+TEST(DoctorProbes, AQuietProbeAddsOnlyItsJudgesFindingsOrItsFailure) {
+  FakeRuntime runtime;
+  FakeTransport transport;
+  std::vector<Probe> probes(2);
+  for (auto& p : probes) {
+    p.subject = "prod";
+    p.quiet_reach = true;
+    p.judge = [](const HttpResponse& r) { return judge_scim_me("prod", false, r); };
+  }
+  std::optional<std::vector<Finding>> got;
+  run_probes(runtime, transport, std::move(probes), [&](std::vector<Finding> f) { got = f; });
+  transport.reply(200, "{}", {{"Date", "Fri, 15 Jan 2027 10:00:00 GMT"}});
+  transport.fail(make_error(ErrorCode::upstream_unavailable, "connection refused"));
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].check, "standing");
+  EXPECT_EQ((*got)[1].check, "reach");
+  EXPECT_EQ((*got)[1].verdict, Verdict::fail);
+}
+
 TEST(DoctorProbes, NoProbesAnswerAtOnce) {
   FakeRuntime runtime;
   FakeTransport transport;

@@ -114,6 +114,7 @@ TEST_F(DoctorRouteTest, AWorkspaceAskedForThatRefusesTheCallerIsAFailNamingTheSe
   EXPECT_NE(std::string(closed[0].at("fix").as_string()).find("workspaces.closed.allow"),
             std::string::npos);
   EXPECT_TRUE(of(a, "access", "open").empty());
+  EXPECT_TRUE(of(a, "access", "").empty());  // no second line saying the same
 }
 
 TEST_F(DoctorRouteTest, AnUnknownWorkspaceIs404) {

@@ -1,8 +1,10 @@
 // The daemon's own findings for `dbxcred doctor`; see daemon_findings.h.
 #include "daemon/doctor/daemon_findings.h"
 
+#include <initializer_list>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include "daemon/doctor/error_hints.h"
 #include "daemon/server/port_holder.h"
@@ -10,6 +12,13 @@
 namespace dbx {
 
 namespace {
+
+// The concatenation of `parts`, built in one string (findings are made in loops).
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string out;
+  for (std::string_view p : parts) out += p;
+  return out;
+}
 
 // An error text with its code explained: the meaning is added to the message, the fix returned.
 std::string explained(const std::string& error, std::string& fix) {
@@ -43,12 +52,12 @@ std::vector<Finding> access_findings(const Broker& broker, const PeerIdentity& p
     const bool programs = cfg.allow && !cfg.allow->executables.empty();
     if (d) {
       ++allowed;
-      f.message = who + " may use workspace " + name + " (" + std::string(d.reason) + ")";
+      f.message = cat({who, " may use workspace ", name, " (", d.reason, ")"});
       if (programs && peer.uid != 0)
         f.message += "; allow.executables applies to each program that connects (here dbxcred)";
     } else {
       f.verdict = only.empty() ? Verdict::note : Verdict::fail;
-      f.message = who + " may not use workspace " + name + ": " + std::string(d.reason);
+      f.message = cat({who, " may not use workspace ", name, ": ", d.reason});
       f.fix = ws->denied_message(peer);
     }
     out.push_back(std::move(f));
@@ -73,7 +82,7 @@ std::vector<Finding> config_findings(const Broker& broker) {
   std::vector<Finding> out;
   for (const auto& line : problems.lines)
     out.push_back(Finding{"config", path, Verdict::fail,
-                          path + ": " + line + " (the next reload would be refused)",
+                          cat({path, ": ", line, " (the next reload would be refused)"}),
                           "correct it in " + path + ", then check with dbxcredd --check-config"});
   return out;
 }
@@ -119,8 +128,9 @@ std::vector<Finding> pat_findings(const Broker& broker, std::string_view only_wo
                               std::to_string(p->max_active) + " PATs held by this agent";
     if (p->last_error) {
       f.verdict = Verdict::fail;
-      f.message = "workspace " + name +
-                  ": the last PAT mint failed: " + explained(*p->last_error, f.fix) + "; " + share;
+      f.message =
+          cat({"workspace ", name, ": the last PAT mint failed: ", explained(*p->last_error, f.fix),
+               "; ", share});
       if (f.fix.empty()) f.fix = "see the daemon's log: journalctl -u dbxcredd";
     } else if (!p->ledger_ok) {
       f.verdict = Verdict::fail;
@@ -129,10 +139,10 @@ std::vector<Finding> pat_findings(const Broker& broker, std::string_view only_wo
       f.fix = "check state_dir (owner, free space) and the daemon's log";
     } else if (p->max_active > 0 && p->active >= p->max_active) {
       f.verdict = Verdict::fail;
-      f.message = "workspace " + name + ": " + share + ": no room to rotate";
+      f.message = cat({"workspace ", name, ": ", share, ": no room to rotate"});
       f.fix = "raise workspaces." + name + ".pat.max_active, or lower pat.lifetime";
     } else {
-      f.message = "workspace " + name + ": " + share;
+      f.message = cat({"workspace ", name, ": ", share});
     }
     out.push_back(std::move(f));
   }

@@ -61,7 +61,8 @@ bool process_holds_socket(const std::string& pid, const std::string& inode,
                           const std::string& proc) {
   const std::string target = "socket:[" + inode + "]";
   std::error_code ec;
-  for (const auto& fd : std::filesystem::directory_iterator(proc + "/" + pid + "/fd", ec)) {
+  const std::filesystem::path fds = std::filesystem::path(proc) / pid / "fd";
+  for (const auto& fd : std::filesystem::directory_iterator(fds, ec)) {
     std::error_code link_ec;
     if (std::filesystem::read_symlink(fd.path(), link_ec).string() == target) return true;
   }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "daemon/doctor/error_hints.h"
+#include "daemon/upstream/url.h"
 
 namespace dbx {
 
@@ -41,6 +42,17 @@ struct Gather {
 };
 
 }  // namespace
+
+std::string route_to(std::string_view url, const std::optional<std::string>& https_proxy,
+                     std::string_view no_proxy) {
+  const auto target = parse_url(url);
+  if (!target) return "";
+  const bool have = https_proxy && !https_proxy->empty();
+  if (!uses_proxy(*target, have, no_proxy)) return "directly";
+  const auto proxy = parse_proxy_url(*https_proxy);
+  if (!proxy) return "through the proxy of HTTPS_PROXY (which does not parse)";
+  return "through the proxy " + proxy->authority();
+}
 
 std::optional<std::int64_t> parse_http_date(std::string_view t) {
   // "Tue, 08 Dec 2026 00:16:33 GMT": 29 characters, fixed positions.
@@ -167,34 +179,36 @@ void run_probes(Runtime& runtime, Transport& transport, std::vector<Probe> probe
     Probe& p = probes[i];
     p.request.timeout = kProbeTimeout;
     const SteadyTime start = runtime.steady_now();
-    transport.send(
-        std::move(p.request), [&runtime, g, i, start, subject = p.subject, quiet = p.quiet_reach,
-                               judge = std::move(p.judge)](Result<HttpResponse> r) {
-          const auto ms = std::chrono::duration_cast<Millis>(runtime.steady_now() - start).count();
-          std::vector<Finding>& out = g->per_probe[i];
-          if (!r) {
-            out.push_back(Finding{"reach", subject, Verdict::fail,
-                                  "cannot reach " + subject + " after " + std::to_string(ms) +
-                                      " ms: " + r.error().message,
-                                  "check DNS, the firewall, HTTPS_PROXY/NO_PROXY in the "
-                                  "daemon's environment and tls.ca_file"});
-          } else {
-            if (!quiet) {
-              out.push_back(Finding{"reach", subject, Verdict::ok,
-                                    subject + " answered in " + std::to_string(ms) + " ms", ""});
-              if (auto date = r->header("Date"))
-                if (auto t = parse_http_date(*date))
-                  out.push_back(clock_finding(subject, *t, runtime.now()));
-            }
-            if (judge)
-              for (Finding& f : judge(*r)) out.push_back(std::move(f));
-          }
-          if (--g->left > 0) return;
-          std::vector<Finding> all;
-          for (auto& v : g->per_probe)
-            for (auto& f : v) all.push_back(std::move(f));
-          g->done(std::move(all));
-        });
+    transport.send(std::move(p.request), [&runtime, g, i, start, subject = p.subject,
+                                          quiet = p.quiet_reach,
+                                          route = p.route.empty() ? "" : " " + p.route,
+                                          judge = std::move(p.judge)](Result<HttpResponse> r) {
+      const auto ms = std::chrono::duration_cast<Millis>(runtime.steady_now() - start).count();
+      std::vector<Finding>& out = g->per_probe[i];
+      if (!r) {
+        out.push_back(Finding{"reach", subject, Verdict::fail,
+                              "cannot reach " + subject + route + " after " + std::to_string(ms) +
+                                  " ms: " + r.error().message,
+                              "check DNS, the firewall, HTTPS_PROXY/NO_PROXY in the "
+                              "daemon's environment and tls.ca_file"});
+      } else {
+        if (!quiet) {
+          out.push_back(Finding{"reach", subject, Verdict::ok,
+                                subject + " answered" + route + " in " + std::to_string(ms) + " ms",
+                                ""});
+          if (auto date = r->header("Date"))
+            if (auto t = parse_http_date(*date))
+              out.push_back(clock_finding(subject, *t, runtime.now()));
+        }
+        if (judge)
+          for (Finding& f : judge(*r)) out.push_back(std::move(f));
+      }
+      if (--g->left > 0) return;
+      std::vector<Finding> all;
+      for (auto& v : g->per_probe)
+        for (auto& f : v) all.push_back(std::move(f));
+      g->done(std::move(all));
+    });
   }
 }
 

@@ -34,7 +34,14 @@ struct Probe {
   // A second call to a host another probe already times: an answer adds only the judge's
   // findings (a failure to get one is still reported).
   bool quiet_reach = false;
+  // How the transport gets there (route_to), named in the reach finding; "" says nothing.
+  std::string route;
 };
+
+// "directly" or "through the proxy H:P" (never the proxy's credentials): the daemon's
+// transport's own decision for `url` (uses_proxy, url.h) given its https_proxy and no_proxy.
+std::string route_to(std::string_view url, const std::optional<std::string>& https_proxy,
+                     std::string_view no_proxy);
 
 // Sends every probe at once and calls `done` once with their findings in probe order: per probe a
 // "reach" finding (ok with its time in ms, or fail naming the cause: DNS, connect, TLS, proxy,

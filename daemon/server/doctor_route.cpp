@@ -10,6 +10,7 @@
 #include "daemon/doctor/daemon_findings.h"
 #include "daemon/doctor/doctor_probes.h"
 #include "daemon/doctor/error_hints.h"
+#include "daemon/upstream/https_transport.h"
 
 namespace dbx {
 
@@ -58,6 +59,9 @@ struct Report {
 // Once every workspace's headers are at hand (or failed): the findings that depend on the
 // token fetches those may have made, then the probes.
 void finish(Runtime& runtime, const std::shared_ptr<Report>& report) {
+  // The environment the daemon's transport read at start-up: HTTPS_PROXY/NO_PROXY.
+  const auto env = HttpsTransportOptions::from_environment();
+  for (Probe& p : report->probes) p.route = route_to(p.request.url, env.https_proxy, env.no_proxy);
   if (report->full) {
     const Broker& broker = *report->broker;
     for (Finding& f : config_findings(broker)) report->findings.push_back(std::move(f));

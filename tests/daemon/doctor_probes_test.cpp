@@ -137,6 +137,32 @@ TEST(DoctorProbes, AQuietProbeAddsOnlyItsJudgesFindingsOrItsFailure) {
   EXPECT_EQ((*got)[1].verdict, Verdict::fail);
 }
 
+TEST(DoctorProbes, TheRouteIsTheTransportsOwnProxyDecisionWithoutCredentials) {
+  const std::optional<std::string> proxy = "http://user:pw@proxy.corp:3128";
+  EXPECT_EQ(route_to("https://adb-1.azuredatabricks.net/x", proxy, ""),
+            "through the proxy proxy.corp:3128");
+  EXPECT_EQ(route_to("https://adb-1.azuredatabricks.net/x", proxy, ".azuredatabricks.net"),
+            "directly");
+  EXPECT_EQ(route_to("https://127.0.0.1:8443/", proxy, ""), "directly");  // loopback: never
+  EXPECT_EQ(route_to("https://login.microsoftonline.com/", std::nullopt, ""), "directly");
+  EXPECT_EQ(route_to("not a url", proxy, ""), "");
+}
+
+TEST(DoctorProbes, ARouteIsNamedInTheReachFinding) {
+  FakeRuntime runtime;
+  FakeTransport transport;
+  std::vector<Probe> probes(1);
+  probes[0].subject = "login";
+  probes[0].route = "through the proxy p:3128";
+  std::optional<std::vector<Finding>> got;
+  run_probes(runtime, transport, std::move(probes), [&](std::vector<Finding> f) { got = f; });
+  transport.fail(make_error(ErrorCode::upstream_unavailable, "proxy p:3128 refused CONNECT"));
+  ASSERT_TRUE(got);
+  EXPECT_NE((*got)[0].message.find("cannot reach login through the proxy p:3128 after"),
+            std::string::npos)
+      << (*got)[0].message;
+}
+
 TEST(DoctorProbes, NoProbesAnswerAtOnce) {
   FakeRuntime runtime;
   FakeTransport transport;

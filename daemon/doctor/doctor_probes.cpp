@@ -179,36 +179,39 @@ void run_probes(Runtime& runtime, Transport& transport, std::vector<Probe> probe
     Probe& p = probes[i];
     p.request.timeout = kProbeTimeout;
     const SteadyTime start = runtime.steady_now();
-    transport.send(std::move(p.request), [&runtime, g, i, start, subject = p.subject,
-                                          quiet = p.quiet_reach,
-                                          route = p.route.empty() ? "" : " " + p.route,
-                                          judge = std::move(p.judge)](Result<HttpResponse> r) {
-      const auto ms = std::chrono::duration_cast<Millis>(runtime.steady_now() - start).count();
-      std::vector<Finding>& out = g->per_probe[i];
-      if (!r) {
-        out.push_back(Finding{"reach", subject, Verdict::fail,
-                              "cannot reach " + subject + route + " after " + std::to_string(ms) +
-                                  " ms: " + r.error().message,
-                              "check DNS, the firewall, HTTPS_PROXY/NO_PROXY in the "
-                              "daemon's environment and tls.ca_file"});
-      } else {
-        if (!quiet) {
-          out.push_back(Finding{"reach", subject, Verdict::ok,
-                                subject + " answered" + route + " in " + std::to_string(ms) + " ms",
-                                ""});
-          if (auto date = r->header("Date"))
-            if (auto t = parse_http_date(*date))
-              out.push_back(clock_finding(subject, *t, runtime.now()));
-        }
-        if (judge)
-          for (Finding& f : judge(*r)) out.push_back(std::move(f));
-      }
-      if (--g->left > 0) return;
-      std::vector<Finding> all;
-      for (auto& v : g->per_probe)
-        for (auto& f : v) all.push_back(std::move(f));
-      g->done(std::move(all));
-    });
+    transport.send(
+        std::move(p.request), [&runtime, g, i, start, subject = p.subject, quiet = p.quiet_reach,
+                               route = p.route.empty() ? "" : " " + p.route,
+                               judge = std::move(p.judge)](Result<HttpResponse> r) {
+          const auto ms = std::chrono::duration_cast<Millis>(runtime.steady_now() - start).count();
+          std::vector<Finding>& out = g->per_probe[i];
+          const std::string took = route + (r ? " in " : " after ") + std::to_string(ms) + " ms";
+          if (!r) {
+            std::string what = "cannot reach " + subject;
+            what += took;
+            what += ": ";
+            what += r.error().message;
+            out.push_back(Finding{"reach", subject, Verdict::fail, std::move(what),
+                                  "check DNS, the firewall, HTTPS_PROXY/NO_PROXY in the "
+                                  "daemon's environment and tls.ca_file"});
+          } else {
+            if (!quiet) {
+              std::string what = subject + " answered";
+              what += took;
+              out.push_back(Finding{"reach", subject, Verdict::ok, std::move(what), ""});
+              if (auto date = r->header("Date"))
+                if (auto t = parse_http_date(*date))
+                  out.push_back(clock_finding(subject, *t, runtime.now()));
+            }
+            if (judge)
+              for (Finding& f : judge(*r)) out.push_back(std::move(f));
+          }
+          if (--g->left > 0) return;
+          std::vector<Finding> all;
+          for (auto& v : g->per_probe)
+            for (auto& f : v) all.push_back(std::move(f));
+          g->done(std::move(all));
+        });
   }
 }
 

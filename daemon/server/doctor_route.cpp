@@ -37,9 +37,11 @@ std::string host_of(std::string_view url) {
   return std::string(url.substr(0, url.find('/')));
 }
 
-Probe plain_probe(const std::string& base, std::string upstream) {
+// A GET of `base`'s root; any answer means reachable. `subject`: what the findings are about
+// ("" : the host itself).
+Probe plain_probe(const std::string& base, std::string upstream, const std::string& subject) {
   Probe p;
-  p.subject = host_of(base);
+  p.subject = subject.empty() ? host_of(base) : subject;
   p.request.url = base + (base.ends_with("/") ? "" : "/");
   p.request.upstream = std::move(upstream);
   return p;
@@ -135,8 +137,12 @@ void answer_doctor(const std::shared_ptr<Broker>& broker, Runtime& runtime, std:
     entra = entra || w->kind() == TokenKind::aad;
     arm = arm || (ws.resource_id && !ws.host);
   }
-  if (entra) report->probes.push_back(plain_probe(config.endpoints.authority, "aad"));
-  if (arm) report->probes.push_back(plain_probe(config.endpoints.resource_manager, "arm"));
+  if (entra)
+    report->probes.push_back(plain_probe(config.endpoints.authority, "aad",
+                                         "login host " + host_of(config.endpoints.authority)));
+  if (arm)
+    report->probes.push_back(plain_probe(config.endpoints.resource_manager, "arm",
+                                         "ARM host " + host_of(config.endpoints.resource_manager)));
   if (workspaces.empty()) return finish(runtime, report);
   report->headers_left = workspaces.size();
   for (Workspace* w : workspaces) {
@@ -154,7 +160,7 @@ void answer_doctor(const std::shared_ptr<Broker>& broker, Runtime& runtime, std:
           f.fix = "see the credential findings above and the daemon's log";
         report->no_token.push_back(std::move(f));
         if (!w->host().empty())
-          report->probes.push_back(plain_probe(std::string(w->host()), "databricks"));
+          report->probes.push_back(plain_probe(std::string(w->host()), "databricks", w->name()));
       }
       if (--report->headers_left == 0) finish(runtime, report);
     });

@@ -133,7 +133,7 @@ TEST_F(DoctorRouteTest, RootGetsCredentialsReachAndStanding) {
   auto standing = of(a, "standing", "open");
   ASSERT_EQ(standing.size(), 1u);
   EXPECT_EQ(standing[0].at("status"), "ok") << json::serialize(standing[0]);
-  auto reach = of(a, "reach", "login.example");
+  auto reach = of(a, "reach", "login host login.example");
   ASSERT_EQ(reach.size(), 1u);
   EXPECT_EQ(reach[0].at("status"), "ok");  // a 404 from the root: reachable
   EXPECT_EQ(of(a, "reach", "open").size(), 1u);

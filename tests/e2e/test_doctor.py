@@ -61,7 +61,7 @@ class DoctorTest(DoctorTestCase):
         self.assertIn("ok    standing prod: the service principal sp-client is a user", r.stdout)
         self.assertIn("ok    quota prod: the principal holds ", r.stdout)
         self.assertIn("ok    clock prod: this host's clock agrees", r.stdout)
-        self.line(r.stdout, "ok    reach 127.0.0.1:")  # the login host, with its time in ms
+        self.line(r.stdout, "ok    reach login host 127.0.0.1:")  # with its time in ms
         # The route the daemon's transport takes: loopback is never proxied, even with HTTPS_PROXY.
         self.assertIn("ok    reach prod: prod answered directly in ", r.stdout)
         self.assertTrue(r.stdout.endswith("every check passed\n"), r.stdout)
@@ -269,6 +269,15 @@ class DoctorTest(DoctorTestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertIn(f"ok    loopback {port}: 127.0.0.1:{port} (listen.metadata_service) is held "
                       "by this daemon", r.stdout)
+
+    def test_a_workspace_looked_up_in_arm_reaches_arm_too(self):
+        rid = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Databricks/workspaces/w1"
+        self.emu.add_workspace(rid)
+        self.start({"credential": "sp", "resource_id": rid, "management_token": True})
+        r = self.doctor("-w", "prod")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.line(r.stdout, "ok    reach ARM host 127.0.0.1:")
+        self.assertIn("ok    standing prod: ", r.stdout)
 
     def test_an_unknown_workspace(self):
         self.start()

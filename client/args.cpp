@@ -41,6 +41,10 @@ constexpr CommandInfo kCommands[] = {
     {Command::rotate_secrets, "rotate-secrets", "rotate-secrets",
      "replace the loopback endpoints' secrets: the old metadata-service URLs and\n"
      "IDENTITY_HEADER stop working at once (root and the service user only)"},
+    {Command::doctor, "doctor", "doctor [--config PATH] [--json]",
+     "check the configuration, the socket, your access, and (root and the service user)\n"
+     "the credentials, PATs and upstreams; one line per finding with what to change;\n"
+     "exit 0 when every check passes, 1 otherwise"},
 };
 
 // Indents every line of `text` by `indent` spaces.
@@ -269,6 +273,14 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
           continue;
         }
         break;
+      case Command::doctor:
+        if (is_option(arg, "--config")) {
+          auto v = option_value(args, i, "--config", command);
+          if (!v) return v.error();
+          inv.config_path = std::move(*v);
+          continue;
+        }
+        [[fallthrough]];
       case Command::status:
         if (arg == "--json") {
           inv.json = true;

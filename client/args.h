@@ -25,7 +25,8 @@ enum class Command {
   workspaces,
   audit,
   pat_reap,  // `pat reap --agent ID`
-  rotate_secrets
+  rotate_secrets,
+  doctor
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -48,6 +49,7 @@ struct Invocation {
   bool json = false;                          // status --json, audit --json
   std::optional<std::int64_t> since_seconds;  // audit --since
   std::string agent;                          // pat reap --agent
+  std::optional<std::string> config_path;     // doctor --config
   std::vector<std::string> argv;              // exec: CMD ARG…
 };
 

@@ -182,6 +182,7 @@ Expected<std::string> run_command(const Invocation& inv,
     case Command::help:
     case Command::version:
     case Command::exec:
+    case Command::doctor:
       break;
   }
   return Failure{Exit::failure, "internal error: " + std::string(command_name(inv.command)) +

@@ -14,6 +14,7 @@
 #include "client/args.h"
 #include "client/commands.h"
 #include "client/daemon_api.h"
+#include "client/doctor.h"
 #include "client/socket_client.h"
 
 namespace {
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
         return dbx::cli::http_request(socket, target, {"POST", insecure});
       });
 
+  if (inv.command == dbx::cli::Command::doctor) {
+    const auto run = dbx::cli::run_doctor(inv, socket, env_workspace, api);
+    return print(run.out) != 0 ? 1 : dbx::cli::to_int(run.exit);
+  }
   if (inv.command == dbx::cli::Command::exec) {
     auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);
     if (!vars) return fail(vars.error());

@@ -43,6 +43,8 @@ class Broker : public std::enable_shared_from_this<Broker> {
   void reschedule(Millis step);
 
   const Config& config() const { return config_; }
+  // The upstream transport its workspaces use (the doctor's probes go through it too).
+  Transport& transport() const { return transport_; }
   // The workspace named `name`, or nullptr. Valid as long as this broker.
   Workspace* workspace(std::string_view name) const;
   // The credential named `name`, or nullptr (the managed-identity endpoint's tokens).

@@ -15,10 +15,7 @@ namespace {
 
 constexpr const char* kListen = "0A";  // TCP_LISTEN in /proc/net/tcp's "st" column
 
-struct Listener {
-  unsigned long uid = 0;
-  std::string inode;
-};
+using Listener = PortListener;
 
 // The listening entry for `port` in /proc/net/tcp or tcp6, if any.
 bool find_listener(const std::string& table, std::uint16_t port, Listener& out) {
@@ -52,6 +49,25 @@ std::string user_name(unsigned long uid) {
 }
 
 }  // namespace
+
+std::optional<PortListener> find_port_listener(std::uint16_t port, const std::string& proc) {
+  Listener l;
+  if (find_listener(proc + "/net/tcp", port, l) || find_listener(proc + "/net/tcp6", port, l))
+    return l;
+  return std::nullopt;
+}
+
+bool process_holds_socket(const std::string& pid, const std::string& inode,
+                          const std::string& proc) {
+  const std::string target = "socket:[" + inode + "]";
+  std::error_code ec;
+  const std::filesystem::path fds = std::filesystem::path(proc) / pid / "fd";
+  for (const auto& fd : std::filesystem::directory_iterator(fds, ec)) {
+    std::error_code link_ec;
+    if (std::filesystem::read_symlink(fd.path(), link_ec).string() == target) return true;
+  }
+  return false;
+}
 
 std::string describe_port_holder(std::uint16_t port, const std::string& proc) {
   Listener l;

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "daemon/audit/audit_log.h"
 #include "daemon/cache/refresh_policy.h"
+#include "daemon/server/doctor_route.h"
 #include "daemon/server/loopback_routes.h"
 #include "daemon/server/pat_reap_route.h"
 #include "daemon/server/peer_access.h"
@@ -63,7 +64,7 @@ std::string endpoint_label(std::string_view path) {
     if (slash > 14) return "/v1/workspaces/{ws}" + std::string(path.substr(slash));
   }
   if (path == "/healthz" || path == "/metrics" || path == "/v1/status" ||
-      path == "/v1/workspaces" || path == "/v1/azure-env")
+      path == "/v1/workspaces" || path == "/v1/azure-env" || path == "/v1/doctor")
     return std::string(path);
   return "other";
 }
@@ -178,6 +179,7 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
   if (path == "/healthz") return counted(json_response(200, json::object{{"status", "ok"}}));
   if (path == "/v1/status") return counted(ApiResponse{200, status_json(*broker)});
   if (path == "/v1/audit") return counted(audit_answer(query, peer));
+  if (path == "/v1/doctor") return answer_doctor(broker, runtime_, query, peer, std::move(counted));
   if (path == "/metrics")
     return counted(ApiResponse{200, metrics_text(*broker), "text/plain; version=0.0.4"});
   if (path == "/v1/azure-env") {

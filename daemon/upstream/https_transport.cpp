@@ -139,8 +139,7 @@ struct HttpsTransport::Impl : std::enable_shared_from_this<HttpsTransport::Impl>
   void checkin(const std::string& key, std::unique_ptr<Connection> conn);
   void drop_expired(std::chrono::steady_clock::time_point now);
   bool use_proxy(const Url& url) const {
-    return proxy && url.scheme == "https" && !is_local_or_imds(url.host) &&
-           !no_proxy_matches(options.no_proxy, url.host);
+    return uses_proxy(url, proxy.has_value(), options.no_proxy);
   }
 };
 

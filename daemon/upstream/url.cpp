@@ -245,4 +245,9 @@ bool is_local_or_imds(std::string_view host_in) {
   return false;
 }
 
+bool uses_proxy(const Url& url, bool have_proxy, std::string_view no_proxy) {
+  return have_proxy && url.scheme == "https" && !is_local_or_imds(url.host) &&
+         !no_proxy_matches(no_proxy, url.host);
+}
+
 }  // namespace dbx

@@ -49,4 +49,8 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host);
 // Azure IMDS address 169.254.169.254 (PROTOCOLS.md: IMDS is never proxied).
 bool is_local_or_imds(std::string_view host);
 
+// THE proxy decision (HttpsTransport, and `dbxcred doctor` naming the route): an https URL goes
+// through the configured proxy unless its host is local/IMDS or NO_PROXY names it.
+bool uses_proxy(const Url& url, bool have_proxy, std::string_view no_proxy);
+
 }  // namespace dbx

@@ -1,6 +1,7 @@
 // The Databricks REST API of every emulated workspace (the Host header names the workspace):
 // authentication (PAT, or AAD token + management headers), token/create|list|delete with the
-// per-principal quota, and clusters/list as the one "real" authenticated API.
+// per-principal quota, clusters/list as the one "real" authenticated API, and SCIM Me (who the
+// caller is: `dbxcred doctor` asks whether the service principal is a workspace user).
 #include <boost/json.hpp>
 #include <variant>
 
@@ -30,7 +31,8 @@ struct Caller {
 }  // namespace
 
 HttpResponse Emulator::handle_databricks(const HttpRequest& req, Endpoint endpoint, TimePoint now) {
-  const bool is_get = endpoint == Endpoint::token_list || endpoint == Endpoint::clusters_list;
+  const bool is_get = endpoint == Endpoint::token_list || endpoint == Endpoint::clusters_list ||
+                      endpoint == Endpoint::scim_me;
   if (req.method != (is_get ? "GET" : "POST")) {
     return databricks_error(404, "ENDPOINT_NOT_FOUND",
                             "No API found for '" + req.method + " " + req.path + "'");
@@ -139,6 +141,15 @@ HttpResponse Emulator::handle_databricks(const HttpRequest& req, Endpoint endpoi
       }
       return json_reply(200, boost::json::object{});
     }
+    case Endpoint::scim_me:
+      // The caller as a SCIM user: a service principal's userName is its application id.
+      return json_reply(
+          200, boost::json::object{
+                   {"schemas", boost::json::array{"urn:ietf:params:scim:schemas:core:2.0:User"}},
+                   {"id", std::to_string(std::hash<std::string>{}(caller.principal) % 1000000007)},
+                   {"userName", caller.principal},
+                   {"displayName", caller.principal},
+                   {"active", true}});
     case Endpoint::clusters_list:
       return json_reply(200,
                         boost::json::object{{"clusters", boost::json::array{boost::json::object{

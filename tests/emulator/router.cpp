@@ -11,6 +11,7 @@ std::optional<Endpoint> classify(const HttpRequest& req) {
   if (p == "/api/2.0/token/create") return Endpoint::token_create;
   if (p == "/api/2.0/token/list") return Endpoint::token_list;
   if (p == "/api/2.0/token/delete") return Endpoint::token_delete;
+  if (p == "/api/2.0/preview/scim/v2/Me") return Endpoint::scim_me;
   // 2.1 is what the Databricks SDKs call; both versions answer the same list.
   if (p == "/api/2.0/clusters/list" || p == "/api/2.1/clusters/list")
     return Endpoint::clusters_list;
@@ -50,6 +51,9 @@ HttpResponse Emulator::handle(const HttpRequest& req, const Admission& a, TimePo
       resp.status = 200;
     }
   }
+  // Every real upstream dates its answers (RFC 9110): the daemon's doctor compares clocks with it.
+  // A fault's own Date header comes later and wins (a skewed clock).
+  resp.headers.emplace_back("Date", http_date(now));
   if (a.fault) {
     for (const auto& h : a.fault->headers) resp.headers.push_back(h);
   }

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <ctime>
 #include <stdexcept>
 
 #include "tests/emulator/http_types.h"
@@ -33,6 +34,15 @@ std::string random_guid() {
 
 std::int64_t to_unix_ms(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string http_date(TimePoint t) {
+  const std::time_t secs = static_cast<std::time_t>(to_unix_ms(t) / 1000);
+  std::tm tm{};
+  ::gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
 }
 
 std::string normalize_resource(std::string_view resource) {

@@ -29,6 +29,8 @@ inline constexpr std::string_view kManagementResource = "https://management.core
 std::string random_hex(std::size_t bytes);
 std::string random_guid();
 std::int64_t to_unix_ms(TimePoint t);
+// An HTTP Date header value (IMF-fixdate, "Tue, 08 Dec 2026 00:16:33 GMT").
+std::string http_date(TimePoint t);
 // Resources compare equal with and without trailing slashes (SDKs drop it, AAD does not care).
 std::string normalize_resource(std::string_view resource);
 

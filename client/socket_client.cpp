@@ -69,8 +69,15 @@ bool wait_for(int fd, short events, SteadyClock::time_point deadline, int& errno
   }
 }
 
-// The service user's uid from /etc/passwd, if there is one.
+// The service user's uid: $DBXCRED_SERVICE_UID (a container whose /etc/passwd has no dbxcred
+// user: it grants nothing that choosing the socket with $DBXCRED_SOCKET does not), else from
+// /etc/passwd, if there is one.
 std::optional<uid_t> service_user_uid() {
+  if (const char* v = std::getenv("DBXCRED_SERVICE_UID"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const unsigned long uid = std::strtoul(v, &end, 10);
+    if (*end == '\0' && uid < 4294967295UL) return static_cast<uid_t>(uid);
+  }
   std::ifstream in("/etc/passwd");
   if (!in) return std::nullopt;
   std::stringstream text;

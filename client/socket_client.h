@@ -20,7 +20,8 @@ inline constexpr std::chrono::milliseconds kDefaultRequestTimeout{30'000};
 
 inline constexpr std::string_view kDefaultSocketPath = "/run/dbxcred/dbxcred.sock";
 
-// The user dbxcredd runs as under the packaged unit (systemd/dbxcredd.service User=).
+// The user dbxcredd runs as under the packaged unit (systemd/dbxcredd.service User=); in a
+// container without that user, $DBXCRED_SERVICE_UID gives its uid.
 inline constexpr std::string_view kServiceUser = "dbxcred";
 
 // Whom the CLI believes: a server whose SO_PEERCRED uid is root, the caller's own (a user's own

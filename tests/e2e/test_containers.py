@@ -10,6 +10,7 @@ the reason. Needs root (it picks the host uid) and unshare(1); skips otherwise.
 
 Run: cd tests/e2e && DBXCRED_BIN_DIR=<build dir> python3 -m unittest -v test_containers
 """
+import hashlib
 import json
 import os
 import shutil
@@ -104,7 +105,7 @@ class Egress:
 
 @unittest.skipUnless(can_unshare(), "needs root, setpriv and unshare with user namespaces")
 class ContainerJobTest(E2ETestCase):
-    def start(self, allow, **ws):
+    def start(self, allow, more=None, **ws):
         # The socket as a container gets it: its directory bind-mounted (here: the same path),
         # mode 0666 since a user namespace cannot carry the host's dbxcred group.
         cred = self.add_sp()
@@ -113,7 +114,9 @@ class ContainerJobTest(E2ETestCase):
         os.makedirs(run)
         for p in (self.tmp, os.path.dirname(run), run):
             os.chmod(p, 0o755)
-        return self.start_daemon({"sp": cred}, {"prod": self.workspace(allow=allow, **ws)},
+        workspaces = {"prod": self.workspace(allow=allow, **ws)}
+        workspaces.update(more or {})
+        return self.start_daemon({"sp": cred}, workspaces,
                                  extra={"socket": {"path": os.path.join(run, "dbxcred.sock"),
                                                    "mode": "0666"}})
 
@@ -125,7 +128,7 @@ class ContainerJobTest(E2ETestCase):
         e.update(env or {})
         return subprocess.run(
             ["setpriv", "--reuid=%d" % uid, "--regid=%d" % uid, "--clear-groups",
-             "unshare", "--user", "--map-root-user", "--net", "sh", "-c",
+             "unshare", "--user", "--map-root-user", "--net", "--mount", "sh", "-c",
              "ip link set lo up && " + script], capture_output=True, text=True, env=e,
             timeout=timeout)
 
@@ -170,6 +173,35 @@ class ContainerJobTest(E2ETestCase):
                      env={"PROBE": probe})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip(), "['access_token', 'expires_on', 'token_type'] dapi")
+
+    def test_allow_executables_by_sha256_holds_across_mount_namespaces(self):
+        # The job runs dbxcred from a mount of its own (/mnt, bound from a directory of the host):
+        # the daemon reads the program's path as the job sees it, which names nothing on the host.
+        jobbin = os.path.join(self.tmp, "jobbin")
+        os.makedirs(jobbin)
+        os.chmod(jobbin, 0o755)
+        shutil.copy(DBXCRED, os.path.join(jobbin, "dbxcred"))
+        with open(DBXCRED, "rb") as f:
+            mine = hashlib.sha256(f.read()).hexdigest()
+        with open(os.path.join(os.path.dirname(DBXCRED), "databricks-auth"), "rb") as f:
+            other = hashlib.sha256(f.read()).hexdigest()
+        d = self.start({"uids": [JOB_UID], "executables": [{"sha256": mine}]}, more={
+            "bypath": self.workspace(allow={"uids": [JOB_UID],
+                                            "executables": ["/mnt/dbxcred"]}),
+            "othersha": self.workspace(allow={"uids": [JOB_UID],
+                                              "executables": [{"sha256": other}]})})
+        self.assertFalse(os.path.exists("/mnt/dbxcred"))
+        r = self.job(d, "mount --bind %s /mnt && for w in prod bypath othersha; do "
+                        "/mnt/dbxcred token -w $w >/dev/null; echo $w=$?; done" % jobbin)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.split(), ["prod=0", "bypath=4", "othersha=4"], r.stderr)
+        self.assertIn("not in allow.executables", r.stderr)
+        records = [a for a in self.audit(d) if a.get("kind") == "token"]
+        by_ws = {a["workspace"]: a for a in records}
+        self.assertEqual(by_ws["prod"]["outcome"], "served")
+        self.assertEqual(by_ws["prod"]["exe"], "/mnt/dbxcred", "the job's view of the path")
+        self.assertEqual(by_ws["bypath"]["outcome"], "denied")
+        self.assertEqual(by_ws["othersha"]["outcome"], "denied")
 
     @unittest.skipIf(shutil.which("node") is None, "node not installed")
     def test_the_real_js_sdk_lists_clusters_through_the_relay(self):

@@ -421,7 +421,7 @@ INSTANTIATE_TEST_SUITE_P(
             "of the program), got \"abc\""},
         ProblemCase{"ExecutableNoPath", ws(R"("allow": { "executables": [{ "sha256": null }] })"),
                     "workspaces.prod.allow.executables[0].path: missing (the program's absolute "
-                    "path)"},
+                    "path; or sha256 alone for any path)"},
         ProblemCase{"ExecutableUnknownKey",
                     ws(R"("allow": { "executables": [{ "path": "/bin/a", "hash": "00" }] })"),
                     "workspaces.prod.allow.executables[0].hash: unknown key (known: path, sha256)"},

@@ -27,7 +27,8 @@ constexpr CommandInfo kCommands[] = {
      "export lines for DATABRICKS_HOST and DATABRICKS_TOKEN;\n"
      "--sdk: the metadata-service variables; --azure: IDENTITY_*"},
     {Command::exec, "exec", "exec [--sdk | --azure] [--min-valid DUR] -- CMD ARG...",
-     "run CMD with the variables of env set (exec, same pid)"},
+     "run CMD with the variables of env set (exec, same pid); --sdk/--azure: CMD\n"
+     "gets a relay of its own on 127.0.0.1 that lives as long as it runs"},
     {Command::status, "status", "status [--json]",
      "the daemon's version, uptime, tokens and PATs (never a secret)"},
     {Command::workspaces, "workspaces", "workspaces",

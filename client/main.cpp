@@ -15,6 +15,9 @@
 #include "client/commands.h"
 #include "client/daemon_api.h"
 #include "client/doctor.h"
+#include "client/relay_exec.h"
+#include "client/relay_handler.h"
+#include "client/relay_server.h"
 #include "client/socket_client.h"
 
 namespace {
@@ -63,6 +66,25 @@ int exec_with(const std::vector<std::string>& args, const dbx::cli::EnvVars& var
   return 126;
 }
 
+// exec --sdk|--azure: CMD gets a relay of its own on 127.0.0.1, in this process's network
+// namespace, for as long as it runs (client/relay_exec.h).
+int exec_with_relay(const dbx::cli::Invocation& inv,
+                    const std::optional<std::string>& env_workspace, const dbx::cli::DaemonApi& api,
+                    const dbx::cli::Fetch& get) {
+  auto secret = dbx::cli::random_secret();
+  if (!secret) return fail(secret.error());
+  auto target = dbx::cli::prepare_relay(inv, env_workspace, api, std::move(*secret));
+  if (!target) return fail(target.error());
+  auto listener = dbx::cli::RelayListener::open();
+  if (!listener) return fail(listener.error());
+  auto vars = dbx::cli::validate_env(dbx::cli::relay_env(*target, listener->port()));
+  if (!vars) return fail(vars.error());
+  dbx::cli::RelayHandler handler(std::move(*target), get);
+  return dbx::cli::run_with_relay(
+      inv.argv, *vars, *listener,
+      [&handler](const dbx::InboundRequest& request) { return handler.handle(request); });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,17 +105,19 @@ int main(int argc, char** argv) {
                                                      : std::string(dbx::cli::kDefaultSocketPath);
   std::optional<std::string> env_workspace = env_value("DBXCRED_WORKSPACE");
   const bool insecure = inv.insecure_socket;
-  dbx::cli::DaemonApi api(
-      [socket, insecure](std::string_view target) {
-        return dbx::cli::http_request(socket, target, {"GET", insecure});
-      },
-      [socket, insecure](std::string_view target) {
-        return dbx::cli::http_request(socket, target, {"POST", insecure});
-      });
+  const dbx::cli::Fetch get = [socket, insecure](std::string_view target) {
+    return dbx::cli::http_request(socket, target, {"GET", insecure});
+  };
+  dbx::cli::DaemonApi api(get, [socket, insecure](std::string_view target) {
+    return dbx::cli::http_request(socket, target, {"POST", insecure});
+  });
 
   if (inv.command == dbx::cli::Command::doctor) {
     const auto run = dbx::cli::run_doctor(inv, socket, env_workspace, api);
     return print(run.out) != 0 ? 1 : dbx::cli::to_int(run.exit);
+  }
+  if (inv.command == dbx::cli::Command::exec && inv.env_source != dbx::cli::EnvSource::pat) {
+    return exec_with_relay(inv, env_workspace, api, get);
   }
   if (inv.command == dbx::cli::Command::exec) {
     auto vars = dbx::cli::fetch_env_vars(inv, env_workspace, api);

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -67,13 +69,43 @@ bool wait_for(int fd, short events, SteadyClock::time_point deadline, int& errno
   }
 }
 
-// The service user's uid from /etc/passwd, if there is one.
+// The service user's uid: $DBXCRED_SERVICE_UID (a container whose /etc/passwd has no dbxcred
+// user: it grants nothing that choosing the socket with $DBXCRED_SOCKET does not), else from
+// /etc/passwd, if there is one.
 std::optional<uid_t> service_user_uid() {
+  if (const char* v = std::getenv("DBXCRED_SERVICE_UID"); v != nullptr && *v != '\0') {
+    char* end = nullptr;
+    const unsigned long uid = std::strtoul(v, &end, 10);
+    if (*end == '\0' && uid < 4294967295UL) return static_cast<uid_t>(uid);
+  }
   std::ifstream in("/etc/passwd");
   if (!in) return std::nullopt;
   std::stringstream text;
   text << in.rdbuf();
   return passwd_uid(text.str(), kServiceUser);
+}
+
+std::string file_text(const char* path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  return text.str();
+}
+
+// A server outside the caller's user namespace, on a socket put there from outside
+// (trusted_unmapped_server).
+bool unmapped_server_believed(uid_t server, std::string_view socket_path) {
+  const bool initial = in_initial_user_namespace(file_text("/proc/self/uid_map"));
+  if (initial) return false;
+  uid_t overflow = 65534;  // the kernel's default
+  const std::string o = file_text("/proc/sys/kernel/overflowuid");
+  if (!o.empty()) overflow = static_cast<uid_t>(std::strtoul(o.c_str(), nullptr, 10));
+  const auto slash = socket_path.rfind('/');
+  const std::string dir =
+      slash == std::string_view::npos ? "." : std::string(socket_path.substr(0, slash + 1));
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  return trusted_unmapped_server(initial, server, overflow, ::geteuid(), st.st_uid, st.st_mode);
 }
 
 // Refuses a server that trusted_server_uid() does not believe, naming it and the override.
@@ -84,7 +116,8 @@ std::optional<Failure> check_server(int fd, std::string_view socket_path) {
     return unreachable(socket_path,
                        "cannot tell who serves it (SO_PEERCRED: " + errno_text(errno) + ")");
   if (trusted_server_uid(cred.uid, ::getuid(), service_user_uid()) ||
-      trusted_server_uid(cred.uid, ::geteuid(), std::nullopt))
+      trusted_server_uid(cred.uid, ::geteuid(), std::nullopt) ||
+      unmapped_server_believed(cred.uid, socket_path))
     return std::nullopt;
   return Failure{Exit::unreachable,
                  "refusing the server at " + std::string(socket_path) + ": it runs as uid " +
@@ -98,6 +131,24 @@ std::optional<Failure> check_server(int fd, std::string_view socket_path) {
 
 bool trusted_server_uid(uid_t server, uid_t caller, std::optional<uid_t> service_user) {
   return server == 0 || server == caller || (service_user && server == *service_user);
+}
+
+bool in_initial_user_namespace(std::string_view uid_map) {
+  // One line "0 0 4294967295" (columns padded with blanks).
+  std::istringstream in{std::string(uid_map)};
+  unsigned long long inner = 1;
+  unsigned long long outer = 1;
+  unsigned long long count = 0;
+  if (!(in >> inner >> outer >> count)) return false;
+  std::string more;
+  return inner == 0 && outer == 0 && count == 4294967295ULL && !(in >> more);
+}
+
+bool trusted_unmapped_server(bool initial_namespace, uid_t server, uid_t overflow, uid_t caller,
+                             uid_t dir_uid, mode_t dir_mode) {
+  if (initial_namespace || server != overflow) return false;
+  const bool dir_owner_ok = dir_uid == overflow || dir_uid == 0 || dir_uid == caller;
+  return dir_owner_ok && (dir_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 std::optional<uid_t> passwd_uid(std::string_view passwd, std::string_view user) {

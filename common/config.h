@@ -85,7 +85,9 @@ struct PatPolicy {
 };
 
 // One `allow.executables` entry: the program's absolute path (symlinks are resolved when it is
-// checked) and, optionally, the SHA-256 of its content (64 lowercase hex digits).
+// checked) and, optionally, the SHA-256 of its content (64 lowercase hex digits). A rule with a
+// sha256 and no path ("") matches that content at any path: the one rule that holds across mount
+// namespaces, where the daemon sees a container's program under the container's path.
 struct ExecutableRule {
   std::string path;
   std::optional<std::string> sha256;

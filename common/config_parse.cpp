@@ -426,7 +426,8 @@ class Parser {
     return allow;
   }
 
-  // "executables": ["/abs/path", {"path": "/abs/path", "sha256": "64 hex digits"}, ...]
+  // "executables": ["/abs/path", {"path": "/abs/path", "sha256": "64 hex digits"},
+  //                 {"sha256": "64 hex digits"}, ...]
   void parse_executables(const json::value& v, const std::string& path, AllowList& allow) {
     if (!v.is_array()) {
       sink_.add(path,
@@ -444,10 +445,15 @@ class Parser {
           continue;
         }
       } else if (e.is_object()) {
+        // {"sha256"} alone: any program of that content, wherever it is mounted (a container's
+        // path is not the daemon's: docs/CONTAINERS.md).
         ObjectReader r(e.get_object(), at, sink_);
-        auto p = required_string(r, "path", "the program's absolute path");
+        auto p = optional_nonempty(r, "path");
         if (p && p->front() != '/')
           r.problem("path", "expected an absolute path, got " + quoted(*p));
+        const bool has_sha256 = r.has("sha256");
+        if (!p && !has_sha256)
+          r.missing("path", "the program's absolute path; or sha256 alone for any path");
         if (auto h = optional_nonempty(r, "sha256")) {
           std::string lower;
           for (char c : *h) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -459,8 +465,8 @@ class Parser {
             rule.sha256 = lower;
         }
         r.finish();
-        if (!p || p->front() != '/') continue;
-        rule.path = *p;
+        if (p ? p->front() != '/' : !rule.sha256) continue;
+        if (p) rule.path = *p;
       } else {
         sink_.add(at, "expected a path or a {\"path\", \"sha256\"} object, got " + describe(e));
         continue;

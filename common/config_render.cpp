@@ -78,7 +78,9 @@ json::value allow_json(const std::optional<AllowList>& allow) {
   if (!allow->executables.empty()) {
     json::array exes;
     for (const ExecutableRule& e : allow->executables) {
-      if (e.sha256)
+      if (e.sha256 && e.path.empty())
+        exes.push_back(json::object{{"sha256", *e.sha256}});
+      else if (e.sha256)
         exes.push_back(json::object{{"path", e.path}, {"sha256", *e.sha256}});
       else
         exes.push_back(json::string(e.path));

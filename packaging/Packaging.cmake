@@ -35,6 +35,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/minimal.json DESTINATION ${doc}/examp
         RENAME config.json)
 install(FILES ${PROJECT_SOURCE_DIR}/config/full.json DESTINATION ${doc}/examples
         RENAME config-full.json)
+install(FILES ${PROJECT_SOURCE_DIR}/docs/CONTAINERS.md DESTINATION ${doc})
+install(FILES ${DBXCRED_PKG}/kubernetes/dbxcred-daemonset.yaml DESTINATION ${doc}/examples)
 install(FILES ${DBXCRED_PKG}/bash-completion/dbxcred
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/bash-completion/completions)
 install(FILES ${DBXCRED_PKG}/lintian/dbxcred DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides)

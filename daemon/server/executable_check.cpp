@@ -88,7 +88,20 @@ ExecutableVerdict check_executables(const std::vector<ExecutableRule>& rules,
   if (rules.empty()) return {true, ""};
   if (!process.known()) return {false, "the calling program cannot be identified: " + process.why};
   bool path_matched = false;
+  bool by_content = false;
   for (const ExecutableRule& rule : rules) {
+    if (rule.path.empty() && rule.sha256) {
+      // Content alone. Opened through /proc/<pid>/exe: the path the daemon sees may be another
+      // mount namespace's; the file key check keeps it the file that was identified.
+      by_content = true;
+      const auto hash = hashes.sha256(
+          process.pid > 0 ? "/proc/" + std::to_string(process.pid) + "/exe" : process.exe,
+          process.file);
+      if (hash && *hash == *rule.sha256) return {true, ""};
+      continue;
+    }
+    // A path rule names a file of this daemon's mount namespace.
+    if (!process.reachable) continue;
     if (resolved(rule.path) != process.exe) continue;
     path_matched = true;
     if (!rule.sha256) return {true, ""};
@@ -101,7 +114,10 @@ ExecutableVerdict check_executables(const std::vector<ExecutableRule>& rules,
   if (path_matched)
     return {false,
             "program " + process.exe + " does not have the sha256 that allow.executables lists"};
-  return {false, "program " + process.exe + " is not in allow.executables"};
+  if (!process.reachable)
+    return {false, "the calling program cannot be identified by its path: " + process.why};
+  return {false, "program " + process.exe + " is not in allow.executables" +
+                     (by_content ? " (and its sha256 is none of those listed)" : "")};
 }
 
 }  // namespace dbx

@@ -87,18 +87,21 @@ PeerProcess read_exe(pid_t pid, bool pidfd, const ProcessProbe& probe) {
   struct stat running {};
   if (::stat(link.c_str(), &running) != 0)
     return unknown(pid, pidfd, "process " + std::to_string(pid) + " has exited");
-  struct stat named {};
-  if (path.empty() || path.front() != '/' || ::stat(path.c_str(), &named) != 0 ||
-      named.st_dev != running.st_dev || named.st_ino != running.st_ino)
-    return unknown(pid, pidfd,
-                   "the executable of pid " + std::to_string(pid) +
-                       " is not reachable by its path from the daemon (deleted or replaced, or "
-                       "in another mount namespace)");
   PeerProcess p;
   p.pid = pid;
   p.pidfd = pidfd;
   p.exe = path;
   p.file = key_of(running);
+  struct stat named {};
+  if (path.empty() || path.front() != '/' || ::stat(path.c_str(), &named) != 0 ||
+      named.st_dev != running.st_dev || named.st_ino != running.st_ino) {
+    // Known by content only (docs/CONTAINERS.md): the path is not this daemon's.
+    p.reachable = false;
+    p.why = "the executable of pid " + std::to_string(pid) +
+            " is not reachable by its path from the daemon (deleted or replaced, or in another "
+            "mount namespace: a sha256-only rule matches it by content)";
+    if (path.empty() || path.front() != '/') p.exe.clear();
+  }
   return p;
 }
 

@@ -34,6 +34,10 @@ struct PeerProcess {
   std::string why;     // when exe is "": why not, one line (e.g. "the process has exited")
   FileKey file;        // of the executable (valid when exe is set)
   bool pidfd = false;  // identified through a pidfd (no PID-reuse race)
+  // `exe` names the running file from this daemon's mount namespace. False: the path is another
+  // mount namespace's (a container's) or gone; `file` is still the running file's, so only
+  // sha256-only rules can match, and `why` says why the path does not count.
+  bool reachable = true;
   bool known() const { return !exe.empty(); }
 };
 

@@ -182,6 +182,32 @@ TEST(ServerTrust, RootTheCallerAndTheServiceUserOnly) {
   EXPECT_FALSE(trusted_server_uid(65534, 0, std::nullopt));
 }
 
+TEST(ServerTrust, TheInitialUserNamespaceIsTheIdentityMapOfAllUids) {
+  EXPECT_TRUE(in_initial_user_namespace("         0          0 4294967295\n"));
+  EXPECT_FALSE(in_initial_user_namespace("         0     231072      65536\n"));  // podman
+  EXPECT_FALSE(in_initial_user_namespace("         0          0 4294967295\n      5 5 1\n"));
+  EXPECT_FALSE(in_initial_user_namespace("         0       1000          1\n"));  // unshare -r
+  EXPECT_FALSE(in_initial_user_namespace(""));  // unreadable: not known to be the initial one
+}
+
+// In a container's user namespace the host's daemon reads as the overflow uid: believed only
+// there, and only on a socket nobody inside but the caller (or the namespace's root) could have
+// put in place.
+TEST(ServerTrust, AnUnmappedServerOnlyInAUserNamespaceAndOnlyInAClosedDirectory) {
+  constexpr uid_t kOverflow = 65534;
+  EXPECT_TRUE(trusted_unmapped_server(false, kOverflow, kOverflow, 0, kOverflow, 040755));
+  EXPECT_TRUE(trusted_unmapped_server(false, kOverflow, kOverflow, 1000, 1000, 040700));
+  EXPECT_TRUE(trusted_unmapped_server(false, kOverflow, kOverflow, 1000, 0, 040755));
+  // Not in a user namespace: 65534 is the real `nobody`, a squatter.
+  EXPECT_FALSE(trusted_unmapped_server(true, kOverflow, kOverflow, 1000, 0, 040755));
+  // A mapped uid that is not root, the caller or the service user: another container user.
+  EXPECT_FALSE(trusted_unmapped_server(false, 1001, kOverflow, 1000, kOverflow, 040755));
+  // The directory is another container user's, or group/other-writable: it may be a squatter's.
+  EXPECT_FALSE(trusted_unmapped_server(false, kOverflow, kOverflow, 1000, 1001, 040755));
+  EXPECT_FALSE(trusted_unmapped_server(false, kOverflow, kOverflow, 1000, kOverflow, 041777));
+  EXPECT_FALSE(trusted_unmapped_server(false, kOverflow, kOverflow, 1000, kOverflow, 040775));
+}
+
 TEST(ServerTrust, TheServiceUsersUidComesFromPasswdText) {
   const std::string passwd =
       "root:x:0:0:root:/root:/bin/bash\n"

@@ -404,6 +404,10 @@ INSTANTIATE_TEST_SUITE_P(
         ProblemCase{"AllowUnknownKey", ws(R"("allow": { "user": ["a"] })"),
                     "workspaces.prod.allow.user: unknown key (known: users, groups, uids, "
                     "executables)"},
+        ProblemCase{
+            "ExecutableWithoutPathOrSha256", ws(R"("allow": { "executables": [{}] })"),
+            "workspaces.prod.allow.executables[0].path: missing (the program's absolute path; "
+            "or sha256 alone for any path)"},
         ProblemCase{"ExecutablesNotArray", ws(R"("allow": { "executables": "/usr/bin/x" })"),
                     "workspaces.prod.allow.executables: expected an array of paths or {\"path\", "
                     "\"sha256\"} objects, got \"/usr/bin/x\""},
@@ -417,7 +421,7 @@ INSTANTIATE_TEST_SUITE_P(
             "of the program), got \"abc\""},
         ProblemCase{"ExecutableNoPath", ws(R"("allow": { "executables": [{ "sha256": null }] })"),
                     "workspaces.prod.allow.executables[0].path: missing (the program's absolute "
-                    "path)"},
+                    "path; or sha256 alone for any path)"},
         ProblemCase{"ExecutableUnknownKey",
                     ws(R"("allow": { "executables": [{ "path": "/bin/a", "hash": "00" }] })"),
                     "workspaces.prod.allow.executables[0].hash: unknown key (known: path, sha256)"},
@@ -855,6 +859,18 @@ INSTANTIATE_TEST_SUITE_P(ParseConfig, ExampleConfig, ::testing::Values("minimal.
                            std::string n = info.param;
                            return n.substr(0, n.find('.'));
                          });
+
+// {"sha256"} alone: any program of that content (containers: docs/CONTAINERS.md); rendered back
+// the same way.
+TEST(ParseConfig, ExecutableBySha256Alone) {
+  const std::string text =
+      ws(R"("allow": { "executables": [{ "sha256": ")" + std::string(64, 'B') + R"(" }] })");
+  auto p = parse(text);
+  ASSERT_TRUE(p.config) << (p.problems.empty() ? "" : p.problems.front());
+  const auto& rule = p.config->workspaces.at("prod").allow->executables.at(0);
+  EXPECT_EQ(rule.path, "");
+  EXPECT_EQ(rule.sha256, std::string(64, 'b'));
+}
 
 }  // namespace
 }  // namespace dbx

@@ -81,6 +81,34 @@ TEST_F(ExecutableCheck, Sha256RightAdmitsWrongRefuses) {
   EXPECT_NE(wrong.reason.find("does not have the sha256"), std::string::npos) << wrong.reason;
 }
 
+// A containerised program: the daemon reads /proc/<pid>/exe as the container's path, which names
+// nothing (or another file) in the daemon's mount namespace. Here: this test process, seen under
+// a path that does not exist; a sha256-only rule matches its content, read through /proc.
+TEST_F(ExecutableCheck, Sha256AloneMatchesTheContentUnderAnyPath) {
+  struct stat st {};
+  ASSERT_EQ(::stat("/proc/self/exe", &st), 0);
+  PeerProcess self;
+  self.pid = ::getpid();
+  self.exe = "/var/lib/containers/overlay/abc/usr/bin/job";  // the container's view
+  self.file = FileKey{st.st_dev, st.st_ino, st.st_size,
+                      st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+  const int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  const auto mine = sha256_of_fd(fd);
+  ::close(fd);
+  ASSERT_TRUE(mine);
+  EXPECT_TRUE(check_executables({{"", *mine}}, self, hashes_).allowed);
+  // By path and content, the container's path is not the daemon's: refused.
+  EXPECT_FALSE(check_executables({{"/usr/bin/job", *mine}}, self, hashes_).allowed);
+  const auto other = check_executables({{"", kAbc}}, self, hashes_);
+  EXPECT_FALSE(other.allowed);
+  EXPECT_NE(other.reason.find("sha256 is none of those listed"), std::string::npos) << other.reason;
+  // A process whose /proc entry is another file (PID reuse) never matches by content.
+  PeerProcess reused = self;
+  reused.file.inode += 1;
+  EXPECT_FALSE(check_executables({{"", *mine}}, reused, hashes_).allowed);
+}
+
 TEST_F(ExecutableCheck, HashIsCachedPerFileIdentityAndPrimedAtConfigLoad) {
   Config config;
   WorkspaceConfig ws;

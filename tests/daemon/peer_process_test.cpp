@@ -132,6 +132,34 @@ TEST(PeerProcess, WithoutPidfdThePidIsBelieved) {
   EXPECT_EQ(p.exe, "/bin/sh");
 }
 
+// A program whose path names nothing from here (deleted; in a container: another mount
+// namespace's path): known by its running file, marked unreachable so path rules never match it.
+TEST(PeerProcess, ExecutableUnreachableByPathIsKnownByItsFileOnly) {
+  testing::TempDir dir("dbxcred-exe");
+  const std::string copy = (dir / "sleep-copy");
+  ASSERT_EQ(std::system(("cp /bin/sleep " + copy).c_str()), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(copy.c_str(), "sleep", "30", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ASSERT_GT(child, 0);
+  // Wait until the child runs the copy, then take the copy's path away.
+  for (int i = 0; i < 200; ++i) {
+    char t[PATH_MAX] = {};
+    const std::string link = "/proc/" + std::to_string(child) + "/exe";
+    if (::readlink(link.c_str(), t, sizeof t - 1) > 0 && copy == t) break;
+    ::usleep(5000);
+  }
+  ASSERT_EQ(::unlink(copy.c_str()), 0);
+  const PeerProcess p = identify_process(-1, child);
+  EXPECT_TRUE(p.known()) << p.why;
+  EXPECT_FALSE(p.reachable);
+  EXPECT_NE(p.why.find("not reachable by its path"), std::string::npos) << p.why;
+  EXPECT_NE(p.file.inode, 0u);
+  kill_and_reap(child);
+}
+
 TEST(PeerProcess, ExitedProcessIsRefusedWithWhy) {
   const pid_t child = sleeping_child();
   ASSERT_GT(child, 0);

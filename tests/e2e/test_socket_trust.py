@@ -128,6 +128,23 @@ class SquatterTest(E2ETestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, "dapi-squatter-token\n")
 
+    def test_service_uid_from_the_environment_for_a_container_without_the_user(self):
+        # A container's /etc/passwd has no dbxcred user: DBXCRED_SERVICE_UID names its uid. It
+        # names that uid only: another one is still refused.
+        path, _ = self.squat()
+        env = dict(os.environ, DBXCRED_SERVICE_UID=str(NOBODY))
+        r = subprocess.run([DBXCRED, "--socket", path, "-w", "prod", "pat"], capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        env["DBXCRED_SERVICE_UID"] = str(NOBODY - 1)
+        r = subprocess.run([DBXCRED, "--socket", path, "-w", "prod", "pat"], capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        env["DBXCRED_SERVICE_UID"] = "%d junk" % NOBODY
+        r = subprocess.run([DBXCRED, "--socket", path, "-w", "prod", "pat"], capture_output=True,
+                           text=True, timeout=30, env=env)
+        self.assertEqual(r.returncode, 3, r.stderr)
+
     def test_the_callers_own_server_is_believed(self):
         path, _ = self.squat()
         r = subprocess.run([DBXCRED, "--socket", path, "-w", "prod", "pat"], capture_output=True,

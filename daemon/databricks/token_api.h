@@ -1,5 +1,6 @@
 // TokenApi: the Databricks token API (PROTOCOLS.md) as the PAT manager sees it. The real one
-// (DatabricksTokenApi) adds the workspace's AAD headers and talks HTTPS; unit tests use a fake.
+// (DatabricksTokenApi) adds the workspace's auth headers (AAD or Databricks OAuth) and talks HTTPS;
+// unit tests use a fake.
 #pragma once
 
 #include <functional>
@@ -37,7 +38,7 @@ struct MintedPat {
 class TokenApi {
  public:
   virtual ~TokenApi() = default;
-  // The host and headers a token/create will carry (e.g. the workspace's AAD token), without
+  // The host and headers a token/create will carry (the workspace's AAD or OAuth token), without
   // calling Databricks. The PAT manager asks before it writes a mint intent — a create that could
   // not even be sent must leave no intent behind — and hands the answer to create(). Nothing is
   // kept for later calls: list() and remove() get their own. `done` may run inline.
@@ -50,7 +51,7 @@ class TokenApi {
   virtual void list(std::function<void(Result<std::vector<PatInfo>>)> done) = 0;
   // RESOURCE_DOES_NOT_EXIST counts as success (already deleted).
   virtual void remove(const std::string& token_id, std::function<void(Status)> done) = 0;
-  // Tries a PAT at the workspace: token/list authenticated with the PAT itself (no AAD call).
+  // Tries a PAT at the workspace: token/list authenticated with the PAT itself (no token call).
   // true: it works and is listed; false: the answer proves it no longer works (401/403, or the
   // list no longer shows `token_id`); an error when nothing was proved (no answer, 5xx, 429).
   virtual void check(const std::string& value, const std::string& token_id,

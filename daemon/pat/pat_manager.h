@@ -8,7 +8,8 @@
 //
 // Crash safety, in order of a mint:
 //   1. (room) delete our oldest superseded PATs if the mint would exceed max_active
-//   2. the token API can authenticate (AAD token at hand); fails: no intent, no mint
+//   2. the token API can authenticate (the workspace's AAD or Databricks OAuth token at hand;
+//      those headers go with the create); fails: no intent, no mint
 //      ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
 //   3. token/create with comment dbxcred:<instance>:<workspace>:<agent id>:<nonce>
 //   4. ledger.record_minted(nonce, id)      — only then is the value handed to anyone
@@ -124,7 +125,8 @@ class PatManager {
   void get(Seconds min_valid, std::optional<std::uint32_t> uid, Callback done);
 
   // The cache-hit path: what get() would answer when the current PAT serves `min_valid` now within
-  // the promise already recorded for it, but inline, with no copy, post or allocation. nullopt
+  // the promise already recorded for it, but inline: views, no post, no allocation here (the
+  // caller's answer, ServedPatView::answer, is serialised once per PAT and host). nullopt
   // whenever get() has something else to do (mint, wait, record a promise, report an error).
   std::optional<ServedPatView> peek(Seconds min_valid) const;
 

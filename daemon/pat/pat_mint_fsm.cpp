@@ -68,9 +68,9 @@ MintAction MintFsm::on(const mint::Deleted& d) {
   return authenticate();
 }
 
-// Authenticate first: when the AAD token cannot be had, token/create is never sent, and an intent
-// written for it would count against max_active until a reconcile — which needs the same AAD
-// token — forgets it.
+// Authenticate first: when the workspace's token (AAD or Databricks OAuth) cannot be had,
+// token/create is never sent, and an intent written for it would count against max_active until
+// a reconcile — which needs the same token — forgets it.
 MintAction MintFsm::authenticate() {
   if (stopped_) return fail(MintRefusal::shutting_down);
   stage_ = Stage::authenticating;

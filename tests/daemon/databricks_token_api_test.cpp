@@ -77,7 +77,7 @@ TEST_F(DatabricksTokenApiTest, CreateRequestAndAnswer) {
 }
 
 TEST_F(DatabricksTokenApiTest, CreateMalformedAnswersNeverQuoteTheValue) {
-  for (std::string body :
+  for (const std::string& body :
        {std::string(R"({"token_value":"dapiSECRETSECRET"})"),
         std::string(R"({"token_value":"dapiSECRETSECRET","token_info":{"token_id":"x"}})"),
         std::string(R"({"token_info":{"token_id":"x","creation_time":1,"expiry_time":2}})"),

@@ -174,7 +174,7 @@ class FakeTokenApi : public TokenApi {
   }
   // A token someone else made (a human, another tool or agent).
   std::string add_foreign(const std::string& comment, Seconds lifetime) {
-    const std::string id = "foreign-" + std::to_string(next_id_++);
+    std::string id = "foreign-" + std::to_string(next_id_++);
     tokens[id] = Token{PatInfo{id, comment, rt_.now(), rt_.now() + lifetime}, "dapi-foreign"};
     return id;
   }

@@ -88,52 +88,51 @@ DatabricksTokenApi::DatabricksTokenApi(Transport& transport, std::string host, A
 
 void DatabricksTokenApi::call(std::string method, std::string path, std::string body,
                               std::string what, std::function<void(Result<HttpResponse>)> done) {
-  auto send = [this, weak = std::weak_ptr<int>(alive_), method = std::move(method),
-               path = std::move(path), body = std::move(body), what = std::move(what),
-               done = std::move(done)](Result<WorkspaceHeaders> auth) mutable {
+  source_([this, weak = std::weak_ptr<int>(alive_), method = std::move(method),
+           path = std::move(path), body = std::move(body), what = std::move(what),
+           done = std::move(done)](Result<WorkspaceHeaders> auth) mutable {
     if (weak.expired()) return;
     if (!auth) return done(auth.error());  // already says which AAD call failed
-    host_ = std::move(auth->host);
-    while (!host_.empty() && host_.back() == '/') host_.pop_back();
-    HttpRequest req;
-    req.method = std::move(method);
-    req.url = host_ + path;
-    req.headers = std::move(auth->headers);
-    req.headers.emplace_back("Accept", "application/json");
-    if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-    req.body = std::move(body);
-    req.upstream = "databricks";
-    transport_.send(std::move(req),
-                    [weak, what, done = std::move(done)](Result<HttpResponse> r) mutable {
-                      if (weak.expired()) return;  // the API object is gone (shutdown)
-                      if (!r) return done(databricks::error_from_transport(what, r.error()));
-                      done(std::move(r));
-                    });
-  };
-  if (prepared_) {
-    WorkspaceHeaders h = std::move(*prepared_);
-    prepared_.reset();
-    return send(std::move(h));
-  }
-  source_(std::move(send));
-}
-
-void DatabricksTokenApi::authenticate(std::function<void(Status)> done) {
-  source_([this, weak = std::weak_ptr<int>(alive_),
-           done = std::move(done)](Result<WorkspaceHeaders> h) mutable {
-    if (weak.expired()) return;
-    if (!h) return done(h.error());
-    prepared_ = std::move(*h);
-    done(ok_status());
+    send(std::move(*auth), std::move(method), path, std::move(body), std::move(what),
+         std::move(done));
   });
 }
 
-void DatabricksTokenApi::create(Seconds lifetime, const std::string& comment,
+void DatabricksTokenApi::send(WorkspaceHeaders auth, std::string method, const std::string& path,
+                              std::string body, std::string what,
+                              std::function<void(Result<HttpResponse>)> done) {
+  host_ = std::move(auth.host);
+  while (!host_.empty() && host_.back() == '/') host_.pop_back();
+  HttpRequest req;
+  req.method = std::move(method);
+  req.url = host_ + path;
+  req.headers = std::move(auth.headers);
+  req.headers.emplace_back("Accept", "application/json");
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = std::move(body);
+  req.upstream = "databricks";
+  transport_.send(std::move(req), [weak = std::weak_ptr<int>(alive_), what = std::move(what),
+                                   done = std::move(done)](Result<HttpResponse> r) mutable {
+    if (weak.expired()) return;  // the API object is gone (shutdown)
+    if (!r) return done(databricks::error_from_transport(what, r.error()));
+    done(std::move(r));
+  });
+}
+
+void DatabricksTokenApi::authenticate(std::function<void(Result<WorkspaceHeaders>)> done) {
+  source_([weak = std::weak_ptr<int>(alive_),
+           done = std::move(done)](Result<WorkspaceHeaders> h) mutable {
+    if (weak.expired()) return;
+    done(std::move(h));
+  });
+}
+
+void DatabricksTokenApi::create(WorkspaceHeaders auth, Seconds lifetime, const std::string& comment,
                                 std::function<void(Result<MintedPat>)> done) {
   json::object body;
   body["lifetime_seconds"] = lifetime.count();
   body["comment"] = comment;
-  call("POST", "/api/2.0/token/create", json::serialize(body), kCreate,
+  send(std::move(auth), "POST", "/api/2.0/token/create", json::serialize(body), kCreate,
        [this, done = std::move(done)](Result<HttpResponse> r) {
          if (!r) return done(r.error());
          if (!is_2xx(r->status)) return done(databricks::error_from_response(host(), kCreate, *r));

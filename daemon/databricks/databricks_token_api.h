@@ -15,15 +15,6 @@
 
 namespace dbx {
 
-// What one call to a workspace carries: its host and the headers that authenticate it
-// (Authorization: Bearer …, and with management_token the SP management token and the workspace
-// resource id), with the earliest expiry among their tokens.
-struct WorkspaceHeaders {
-  std::string host;
-  TimePoint expires_at;
-  HttpHeaders headers;
-};
-
 // Computes the host and headers for one call (WorkspaceAuth::headers); may answer later.
 using HeaderSource = std::function<void(std::function<void(Result<WorkspaceHeaders>)>)>;
 // Only the headers, for a fixed host.
@@ -31,15 +22,14 @@ using AuthHeaders = std::function<void(std::function<void(Result<HttpHeaders>)>)
 
 class DatabricksTokenApi : public TokenApi {
  public:
-  // The host and headers come from `source`, asked once per call — except that the headers
-  // authenticate() obtained serve the one call that follows it (a mint: authenticate, then
-  // token/create), so a mint computes its headers once.
+  // The host and headers come from `source`: asked by authenticate() (whose answer create()
+  // takes, so a mint computes its headers once) and once per list() or remove().
   DatabricksTokenApi(Transport& transport, HeaderSource source);
   // A fixed `host` (https://adb-….azuredatabricks.net; a trailing slash is ignored).
   DatabricksTokenApi(Transport& transport, std::string host, AuthHeaders auth);
 
-  void authenticate(std::function<void(Status)> done) override;
-  void create(Seconds lifetime, const std::string& comment,
+  void authenticate(std::function<void(Result<WorkspaceHeaders>)> done) override;
+  void create(WorkspaceHeaders auth, Seconds lifetime, const std::string& comment,
               std::function<void(Result<MintedPat>)> done) override;
   void list(std::function<void(Result<std::vector<PatInfo>>)> done) override;
   void remove(const std::string& token_id, std::function<void(Status)> done) override;
@@ -47,9 +37,12 @@ class DatabricksTokenApi : public TokenApi {
              std::function<void(Result<bool>)> done) override;
 
  private:
-  // Fetches auth headers, sends, and hands the answer (any HTTP status) or the failure to `done`.
+  // Fetches auth headers from the source, then send()s.
   void call(std::string method, std::string path, std::string body, std::string what,
             std::function<void(Result<HttpResponse>)> done);
+  // Sends with `auth` and hands the answer (any HTTP status) or the failure to `done`.
+  void send(WorkspaceHeaders auth, std::string method, const std::string& path, std::string body,
+            std::string what, std::function<void(Result<HttpResponse>)> done);
 
   // The host of the last call's headers, for error messages.
   const std::string& host() const { return host_; }
@@ -57,7 +50,6 @@ class DatabricksTokenApi : public TokenApi {
   Transport& transport_;
   HeaderSource source_;
   std::string host_;
-  std::optional<WorkspaceHeaders> prepared_;  // from authenticate(), for the next call only
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 

@@ -1,6 +1,7 @@
-// PatManager: carries out the PAT decisions against the ledger and the token API. See
+// PatManager: carries out the PAT machines' actions against the ledger and the token API. See
 // pat_manager.h. This file: life cycle, serving, timers and status; minting is in
-// pat_minting.cpp, reconcile and reaping in pat_reaping.cpp.
+// pat_minting.cpp, reconcile and reaping in pat_reaping.cpp, the revocation check in
+// pat_revocation.cpp.
 #include "daemon/pat/pat_manager.h"
 
 #include <spdlog/spdlog.h>
@@ -55,7 +56,9 @@ void PatManager::start() {
 }
 
 void PatManager::stop() {
-  stopped_ = true;
+  mint_.resume(pat::mint::Stop{});
+  reconcile_.resume(pat::reconcile::Stop{});
+  check_.resume(pat::check::Stop{});
   for (auto* t : {&rotation_timer_, &reap_timer_, &reconcile_timer_, &check_timer_})
     if (*t) (*t)->cancel();
   waiters_.settle_all(
@@ -96,12 +99,6 @@ ServedPat PatManager::served_for(Seconds min_valid) {
   return ServedPat{current_->value, current_->token_id, current_->expires};
 }
 
-Error PatManager::disabled_error() const {
-  return make_error(ErrorCode::bad_request,
-                    "PATs are turned off for workspace '" + workspace_ +
-                        "' (\"pat\": false); use its AAD token instead (dbxcred aad)");
-}
-
 std::optional<Error> PatManager::limit_forced(Seconds min_valid, std::optional<std::uint32_t> uid) {
   const TimePoint now = rt_.now();
   // Forcing: the current PAT would still be served to others (its rotation is not due) but not
@@ -125,31 +122,30 @@ std::optional<Error> PatManager::limit_forced(Seconds min_valid, std::optional<s
 }
 
 void PatManager::get(Seconds min_valid, std::optional<std::uint32_t> uid, Callback done) {
-  if (stopped_)
+  if (mint_.stopped())
     return answer(std::move(done),
                   make_error(ErrorCode::upstream_unavailable, "dbxcred is shutting down; retry"));
-  if (!policy_.enabled) return answer(std::move(done), disabled_error());
   if (auto l = pat::lifetime_to_request(policy_, min_valid); !l)
     return answer(std::move(done), l.error());
   const TimePoint now = rt_.now();
   if (current_ && pat::satisfies(now, current_->expires, min_valid))
     return serve(min_valid, std::move(done));
   if (auto limited = limit_forced(min_valid, uid)) return answer(std::move(done), *limited);
-  // Waiters answer inline; get() never does (its callers may hold locks of their own): post.
+  // Waiters answer inline (waiters.h); get() promises never to, so its `done` posts.
   waiters_.add(
-      deadline_, PatWait{min_valid, mint_seq_},
+      deadline_, PatWait{min_valid, mint_.seq()},
       [&rt = rt_, done = std::move(done)](Result<ServedPat> r) mutable {
         rt.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
       });
-  if (!minting_) begin_mint();
+  want_mint();
 }
 
 std::optional<ServedPatView> PatManager::peek(Seconds min_valid) const {
-  if (stopped_ || !policy_.enabled || !current_) return std::nullopt;
+  if (!current_ || mint_.stopped()) return std::nullopt;
   if (!pat::satisfies(rt_.now(), current_->expires, min_valid)) return std::nullopt;
   if (rt_.now() + min_valid > current_->promised) return std::nullopt;  // get() records it
   if (!pat::lifetime_to_request(policy_, min_valid)) return std::nullopt;
-  return ServedPatView{current_->value, current_->token_id, current_->expires};
+  return ServedPatView{current_->value, current_->token_id, current_->expires, &current_->answer};
 }
 
 Error PatManager::quota_error(Seconds min_valid) const {
@@ -171,10 +167,8 @@ Error PatManager::quota_error(Seconds min_valid) const {
 // ---- Timers -------------------------------------------------------------------------------------
 
 void PatManager::reschedule(Millis step) {
-  if (step < Millis(0)) {
-    if (not_before_) not_before_ = *not_before_ + step;
-    if (retry_rotation_at_) retry_rotation_at_ = *retry_rotation_at_ + step;
-  }
+  mint_.resume(pat::mint::ClockStepped{step});
+  if (step < Millis(0) && retry_rotation_at_) retry_rotation_at_ = *retry_rotation_at_ + step;
   schedule_rotation();
   schedule_reap();
 }
@@ -185,7 +179,7 @@ void PatManager::schedule_rotation() {
   rotation_at_.reset();
   // Only a PAT someone can be served needs a successor ahead of time; without one the next get()
   // mints on demand.
-  if (stopped_ || !current_ || !policy_.enabled) return;
+  if (mint_.stopped() || !current_) return;
   TimePoint at = pat::rotation_start_at(policy_, current_->created, current_->expires,
                                         current_->rotation_jitter);
   if (retry_rotation_at_) at = std::max(at, *retry_rotation_at_);
@@ -195,14 +189,14 @@ void PatManager::schedule_rotation() {
   rotation_timer_ = rt_.after(delay, guarded([this] {
                                 rotation_timer_.reset();
                                 rotation_at_.reset();
-                                if (!minting_) begin_mint();
+                                want_mint();
                               }));
 }
 
 void PatManager::schedule_reap() {
   if (reap_timer_) reap_timer_->cancel();
   reap_timer_.reset();
-  if (stopped_) return;
+  if (mint_.stopped()) return;
   std::optional<TimePoint> next;
   for (const auto& r : ledger_.records())
     if (r.token_id && r.expires && (!next || *r.expires < *next)) next = *r.expires;
@@ -216,7 +210,7 @@ void PatManager::schedule_reap() {
 }
 
 void PatManager::schedule_reconcile(Seconds delay) {
-  if (stopped_) return;
+  if (reconcile_.stopped()) return;
   if (reconcile_timer_) reconcile_timer_->cancel();
   // +-10% jitter so that a fleet started together does not list in lockstep.
   const double factor = 0.9 + 0.2 * rt_.random_unit();
@@ -239,7 +233,7 @@ PatStatus PatManager::status() const {
   s.max_active = policy_.max_active;
   s.next_rotation = rotation_at_;
   if (last_error_) s.last_error = last_error_->message;
-  s.mint_in_flight = minting_;
+  s.mint_in_flight = mint_.in_flight();
   s.last_reconcile = last_reconcile_;
   s.mints = mints_;
   s.mint_failures = mint_failures_;

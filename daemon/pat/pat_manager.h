@@ -1,11 +1,15 @@
 // PatManager: one workspace's PAT lifecycle — mint on demand (single-flight), rotate before expiry,
 // keep our unexpired PATs within pat.max_active, reap expired ones, and reconcile the write-ahead
 // ledger with token/list so that a crash at any point leaves no orphan and loses no token.
-// A thin driver over the pure decisions in pat_decisions.h; runs on the loop thread (no locks).
+// A thin driver: the order of a mint, a reconcile and a revocation check are the sans-I/O machines
+// of pat_mint_fsm.h, pat_reconcile_fsm.h and pat_check_fsm.h, the decisions inside them the pure
+// planners of pat_decisions.h; PatManager carries their actions out against the ledger and the
+// token API and owns the timers. Runs on the loop thread (no locks).
 //
 // Crash safety, in order of a mint:
 //   1. (room) delete our oldest superseded PATs if the mint would exceed max_active
-//   2. the token API can authenticate (AAD token at hand); fails: no intent, no mint
+//   2. the token API can authenticate (the workspace's AAD or Databricks OAuth token at hand;
+//      those headers go with the create); fails: no intent, no mint
 //      ledger.record_intent(nonce)          — durable before token/create is sent; fails: no mint
 //   3. token/create with comment dbxcred:<instance>:<workspace>:<agent id>:<nonce>
 //   4. ledger.record_minted(nonce, id)      — only then is the value handed to anyone
@@ -36,7 +40,10 @@
 #include "common/result.h"
 #include "daemon/cache/waiters.h"
 #include "daemon/databricks/token_api.h"
+#include "daemon/pat/pat_check_fsm.h"
 #include "daemon/pat/pat_ledger.h"
+#include "daemon/pat/pat_mint_fsm.h"
+#include "daemon/pat/pat_reconcile_fsm.h"
 #include "daemon/runtime.h"
 
 namespace dbx {
@@ -47,12 +54,21 @@ struct ServedPat {
   TimePoint expires_at;
 };
 
+// The answer a server serialised for the current PAT (its JSON, holding the token) and the host it
+// names, kept with that PAT by the manager so that no copy outlives it: dropped when the PAT is
+// superseded, revoked, deleted or expires. Empty until the server first fills it.
+struct ServedPatAnswer {
+  std::string host;
+  std::string body;
+};
+
 // The PAT being served, as PatManager::peek() shows it: views into the manager, valid until the
 // loop runs again.
 struct ServedPatView {
   std::string_view token;
   std::string_view token_id;
   TimePoint expires_at;
+  ServedPatAnswer* answer;  // this PAT's cached answer, for the server to fill and reuse
 };
 
 // For /v1/status and metrics: never a token value.
@@ -89,6 +105,7 @@ class PatManager {
 
   // A client that must wait for a mint gives up after `deadline` (config request_deadline) with
   // upstream_unavailable; the mint goes on in the background and serves whoever asks next.
+  // Built only for a workspace with PATs on (policy.enabled: Workspace answers for the others).
   PatManager(Runtime& runtime, TokenApi& api, PatLedger& ledger, PatPolicy policy,
              std::string instance, std::string workspace, Seconds deadline = Seconds(15));
   ~PatManager();
@@ -103,11 +120,13 @@ class PatManager {
   // A PAT valid for at least max(min_valid, 40 s), promised to the caller for min_valid.
   // Single-flight: callers arriving while a mint is in flight wait for it, at most `deadline`.
   // `uid`: the caller (nullopt: a loopback client, one shared budget), for the limit on forced
-  // early rotations. `done` is always called later on the loop, never inline.
+  // early rotations. `done` is always called later on the loop, never inline: one rule for every
+  // answer, whether it is at hand or waits for a mint (the inline answer is peek()).
   void get(Seconds min_valid, std::optional<std::uint32_t> uid, Callback done);
 
   // The cache-hit path: what get() would answer when the current PAT serves `min_valid` now within
-  // the promise already recorded for it, but inline, with no copy, post or allocation. nullopt
+  // the promise already recorded for it, but inline: views, no post, no allocation here (the
+  // caller's answer, ServedPatView::answer, is serialised once per PAT and host). nullopt
   // whenever get() has something else to do (mint, wait, record a promise, report an error).
   std::optional<ServedPatView> peek(Seconds min_valid) const;
 
@@ -141,10 +160,12 @@ class PatManager {
     TimePoint expires;
     TimePoint promised{};        // as recorded in the ledger
     double rotation_jitter = 0;  // drawn at mint: how early its rotation starts (pat_decisions.h)
+    // A cache the cache-hit path (peek(), const) fills: it goes with the PAT.
+    mutable ServedPatAnswer answer{};
   };
   struct PatWait {
     Seconds min_valid;
-    std::uint64_t joined;  // mint_seq_ when it started waiting
+    std::uint64_t joined;  // mint_.seq() when it started waiting
   };
 
   // Wraps a callback so that it does nothing once the manager is gone (shutdown, or a simulated
@@ -157,13 +178,19 @@ class PatManager {
     };
   }
 
-  void begin_mint();
-  void make_room_then_create(std::uint64_t seq, Seconds lifetime, std::vector<std::string> nonces);
-  void create(std::uint64_t seq, Seconds lifetime);
-  void create_authenticated(std::uint64_t seq, Seconds lifetime);
-  void on_created(std::uint64_t seq, const std::string& nonce, Seconds lifetime,
-                  Result<MintedPat> r);
+  // Minting (pat_minting.cpp): MintFsm's actions carried out.
+  void want_mint();
+  void carry_out(pat::MintAction a);
+  pat::mint::LedgerChecked check_ledger() const;
+  pat::mint::Sized size_mint();
+  void make_room(const std::vector<std::string>& nonces);
+  void authenticate();
+  pat::mint::IntentWritten write_intent();
+  void send_create(WorkspaceHeaders auth, const std::string& nonce, Seconds lifetime);
+  void create_failed(pat::MintAction a);
+  void minted(pat::MintAction a);
   void mint_failed(Error e);
+  Error refusal_error(const pat::MintAction& a) const;
   void serve(Seconds min_valid, Callback done);
   void keep_promise(Seconds min_valid);
   void answer(Callback done, Result<ServedPat> r) const;
@@ -172,10 +199,11 @@ class PatManager {
   Seconds largest_min_valid() const;  // of the waiters
   std::optional<Error> limit_forced(Seconds min_valid, std::optional<std::uint32_t> uid);
 
-  // Revocation (pat_revocation.cpp).
+  // Revocation (pat_revocation.cpp): CheckFsm's actions carried out.
   void schedule_check();
   void check_current();
-  void on_checked(const std::string& token_id, Result<bool> works);
+  void carry_out(const pat::CheckAction& a, const std::string& token_id);
+  void revoked();
   void adopt(const std::vector<PatInfo>& infos);
 
   struct ReapProgress {
@@ -186,8 +214,9 @@ class PatManager {
   };
   void reap_next(std::shared_ptr<ReapProgress> p);
 
+  // Reconcile and reaping (pat_reaping.cpp): ReconcileFsm's actions carried out.
   void reconcile();
-  void on_listed(Result<std::vector<PatInfo>> r);
+  void carry_out(pat::ReconcileAction a);
   void delete_token(const std::string& token_id, std::optional<std::string> forget_nonce,
                     std::function<void(Status)> then = nullptr);
   void forget(const std::vector<std::string>& nonces);
@@ -198,7 +227,6 @@ class PatManager {
   void schedule_reconcile(Seconds delay);
 
   Error quota_error(Seconds min_valid) const;
-  Error disabled_error() const;
 
   Runtime& rt_;
   TokenApi& api_;
@@ -209,15 +237,12 @@ class PatManager {
   Seconds deadline_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // callbacks outliving us do nothing
 
-  bool stopped_ = false;
-  std::optional<Current> current_;  // the PAT served; its value exists only here
-  bool minting_ = false;            // from the room-making deletes to the create answer
-  std::uint64_t mint_seq_ = 0;
-  std::optional<std::string> inflight_nonce_;   // intent recorded, create not answered
-  bool listing_ = false;                        // token/list in flight
-  std::set<std::string> finished_during_list_;  // the list may predate these mints
+  // The sequencing: what is in flight, and what the next answer means.
+  pat::MintFsm mint_;
+  pat::ReconcileFsm reconcile_;
+  pat::CheckFsm check_;
+  std::optional<Current> current_;              // the PAT served; its value exists only here
   std::set<std::string> deleting_;              // token ids with a token/delete in flight
-  std::optional<TimePoint> not_before_;         // Databricks' Retry-After: no create before
   std::optional<TimePoint> retry_rotation_at_;  // backoff of a failed background rotation
   std::optional<Error> last_error_;
   std::optional<TimePoint> last_reconcile_;
@@ -229,7 +254,6 @@ class PatManager {
   std::uint64_t rate_limited_ = 0;
   std::optional<std::string> ledger_note_;
   std::map<std::uint32_t, pat::ForcedBucket> forced_;  // by uid; loopback clients: UINT32_MAX
-  bool checking_ = false;                              // a check of the current PAT in flight
   std::shared_ptr<Timer> check_timer_;
 
   std::shared_ptr<Timer> rotation_timer_;

@@ -1,5 +1,6 @@
-// PatManager, minting: the write-ahead intent, room-making deletes, token/create and what its
-// answer (or its absence) means for the ledger. See pat_manager.h.
+// PatManager, minting: MintFsm's actions carried out — the room-making deletes, authenticate, the
+// write-ahead intent, token/create, recording the PAT and answering the waiters. What the answers
+// mean is the machine's (pat_mint_fsm.h). See pat_manager.h.
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
@@ -25,17 +26,6 @@ std::optional<std::string> new_nonce() {
   return out;
 }
 
-// An answer proving token/create did nothing: a 4xx (refused, quota, throttled). Anything else —
-// no answer (dropped connection, timeout), 5xx from a gateway, a 2xx we could not parse — may hide
-// a PAT created server-side: the intent stays until reconcile has seen token/list.
-bool create_surely_failed(const Error& e) {
-  return e.upstream_status >= 400 && e.upstream_status < 500;
-}
-
-// After a create whose outcome is unknown, reconcile this soon: long enough for the server to have
-// finished the request, short enough that a lost PAT does not hold quota for long.
-constexpr Seconds kReconcileAfterUnknownCreate{30};
-
 std::string unix_text(TimePoint t) {
   return std::to_string(to_unix_seconds(t));
 }
@@ -44,139 +34,141 @@ std::string unix_text(TimePoint t) {
 
 // ---- Minting ------------------------------------------------------------------------------------
 
-void PatManager::begin_mint() {
-  if (minting_ || stopped_) return;
-  const TimePoint now = rt_.now();
-  minting_ = true;
-  const std::uint64_t seq = ++mint_seq_;
+void PatManager::want_mint() {
+  carry_out(mint_.resume(pat::mint::Wanted{}));
+}
 
-  if (!policy_.enabled) return mint_failed(disabled_error());
-  if (!ledger_.usable()) return mint_failed(*ledger_.load_error());
-  if (not_before_ && now < *not_before_) {
-    auto e = make_error(
-        ErrorCode::upstream_unavailable,
-        "Databricks asked dbxcred to wait before minting another PAT for workspace '" + workspace_ +
-            "'; retry in " + format_duration(std::chrono::ceil<Seconds>(*not_before_ - now)));
-    e.retry_after = std::chrono::ceil<Seconds>(*not_before_ - now);
-    return mint_failed(std::move(e));
+// Actions whose answer is at hand (the ledger, the clock) resume the machine at once; the others
+// start I/O whose callback resumes it.
+void PatManager::carry_out(pat::MintAction a) {
+  using Kind = pat::MintAction::Kind;
+  for (;;) {
+    switch (a.kind) {
+      case Kind::none:
+        return;
+      case Kind::check_ledger:
+        a = mint_.resume(check_ledger());
+        continue;
+      case Kind::size:
+        a = mint_.resume(size_mint());
+        continue;
+      case Kind::make_room:
+        return make_room(a.nonces);
+      case Kind::authenticate:
+        return authenticate();
+      case Kind::write_intent:
+        a = mint_.resume(write_intent());
+        continue;
+      case Kind::create:
+        return send_create(std::move(*a.auth), a.nonce, a.lifetime);
+      case Kind::create_failed:
+        return create_failed(std::move(a));
+      case Kind::record:
+        a = mint_.resume(pat::mint::Recorded{ledger_.record_minted(a.nonce, a.pat->info)});
+        continue;
+      case Kind::minted:
+        return minted(std::move(a));
+      case Kind::discard:
+        // Delete it now; if that fails too, the intent makes the next reconcile delete it.
+        delete_token(a.pat->info.token_id, a.nonce);
+        return mint_failed(std::move(a.error));
+      case Kind::failed:
+        return mint_failed(refusal_error(a));
+    }
   }
+}
 
+pat::mint::LedgerChecked PatManager::check_ledger() const {
+  pat::mint::LedgerChecked c{rt_.now(), std::nullopt};
+  if (!ledger_.usable()) c.ledger_error = *ledger_.load_error();
+  return c;
+}
+
+pat::mint::Sized PatManager::size_mint() {
   // The lifetime for the most demanding waiter (a background rotation has none: min_valid 0).
   // A waiter valid when it arrived may not be since a reload changed the policy: it gets why.
   waiters_.settle_if([this](const PatWait& w) -> std::optional<Result<ServedPat>> {
     if (auto l = pat::lifetime_to_request(policy_, w.min_valid); !l) return l.error();
     return std::nullopt;
   });
-  const Seconds largest = largest_min_valid();
-  const Seconds lifetime = *pat::lifetime_to_request(policy_, largest);
-
-  const auto plan = pat::plan_mint(now, policy_.max_active, ledger_.records(),
-                                   current_ ? std::optional(current_->nonce) : std::nullopt);
-  if (!plan.can_mint) return mint_failed(quota_error(largest));
-  if (plan.delete_first.empty()) return create(seq, lifetime);
-  make_room_then_create(seq, lifetime, plan.delete_first);
+  return pat::mint::Sized{*pat::lifetime_to_request(policy_, largest_min_valid()),
+                          pat::plan_mint(rt_.now(), policy_.max_active, ledger_.records(),
+                                         current_ ? std::optional(current_->nonce) : std::nullopt)};
 }
 
-void PatManager::make_room_then_create(std::uint64_t seq, Seconds lifetime,
-                                       std::vector<std::string> nonces) {
-  auto remaining = std::make_shared<std::size_t>(nonces.size());
-  auto failure = std::make_shared<std::optional<Error>>();
+void PatManager::make_room(const std::vector<std::string>& nonces) {
   for (const auto& nonce : nonces) {
     const auto* rec = ledger_.find(nonce);
     if (!rec || !rec->token_id) {  // forgotten meanwhile (reconcile): nothing to delete
-      if (--*remaining == 0) create(seq, lifetime);
+      carry_out(mint_.resume(pat::mint::Deleted{ok_status()}));
       continue;
     }
     spdlog::info("pat {}: deleting superseded token {} to stay within max_active {}", workspace_,
                  *rec->token_id, policy_.max_active);
-    delete_token(*rec->token_id, nonce, [this, seq, lifetime, remaining, failure](Status s) {
-      if (!s && !*failure) *failure = s.error();
-      if (--*remaining > 0) return;
-      if (*failure) return mint_failed(**failure);
-      create(seq, lifetime);
-    });
+    delete_token(*rec->token_id, nonce,
+                 [this](Status s) { carry_out(mint_.resume(pat::mint::Deleted{std::move(s)})); });
   }
 }
 
-void PatManager::create(std::uint64_t seq, Seconds lifetime) {
-  if (stopped_) return mint_failed(make_error(ErrorCode::upstream_unavailable, "shutting down"));
-  // Authenticate first: when the AAD token cannot be had, token/create is never sent, and an
-  // intent written for it would count against max_active until a reconcile — which needs the
-  // same AAD token — forgets it.
-  api_.authenticate(guarded([this, seq, lifetime](Status s) {
-    if (stopped_) return mint_failed(make_error(ErrorCode::upstream_unavailable, "shutting down"));
-    if (!s) return mint_failed(s.error());
-    create_authenticated(seq, lifetime);
+void PatManager::authenticate() {
+  api_.authenticate(guarded([this](Result<WorkspaceHeaders> auth) {
+    const bool room = pat::active_count(rt_.now(), ledger_.records()) + 1 <= policy_.max_active;
+    carry_out(mint_.resume(pat::mint::Authenticated{std::move(auth), room}));
   }));
 }
 
-void PatManager::create_authenticated(std::uint64_t seq, Seconds lifetime) {
-  const TimePoint now = rt_.now();
-  // The invariant, checked right before token/create whatever happened while deletes ran.
-  if (pat::active_count(now, ledger_.records()) + 1 > policy_.max_active) {
-    return mint_failed(quota_error(largest_min_valid()));
-  }
-  const auto random = new_nonce();
-  if (!random) {
+pat::mint::IntentWritten PatManager::write_intent() {
+  auto nonce = new_nonce();
+  if (!nonce) {
     // Without randomness a nonce could match another mint's: refuse rather than guess.
-    return mint_failed(make_error(ErrorCode::internal,
-                                  "no randomness for a PAT nonce (OpenSSL RAND_bytes failed)"));
+    return {make_error(ErrorCode::internal,
+                       "no randomness for a PAT nonce (OpenSSL RAND_bytes failed)")};
   }
-  const std::string& nonce = *random;
-  if (auto s = ledger_.record_intent(nonce, now); !s) return mint_failed(s.error());
-  inflight_nonce_ = nonce;
+  if (auto s = ledger_.record_intent(*nonce, rt_.now()); !s) return {s.error()};
+  return {std::move(*nonce)};
+}
+
+void PatManager::send_create(WorkspaceHeaders auth, const std::string& nonce, Seconds lifetime) {
   spdlog::info("pat {}: minting a PAT for {} (nonce {})", workspace_, format_duration(lifetime),
                nonce);
-  api_.create(lifetime, pat::make_comment(instance_, workspace_, ledger_.agent_id(), nonce),
-              guarded([this, seq, nonce, lifetime](Result<MintedPat> r) {
-                on_created(seq, nonce, lifetime, std::move(r));
+  api_.create(std::move(auth), lifetime,
+              pat::make_comment(instance_, workspace_, ledger_.agent_id(), nonce),
+              guarded([this, nonce](Result<MintedPat> r) {
+                reconcile_.resume(pat::reconcile::MintAnswered{nonce});
+                carry_out(mint_.resume(pat::mint::Created{rt_.now(), std::move(r)}));
               }));
 }
 
-void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds lifetime,
-                            Result<MintedPat> r) {
-  inflight_nonce_.reset();
-  if (listing_) finished_during_list_.insert(nonce);
-  if (!r) {
-    Error e = r.error();
-    if (create_surely_failed(e)) {
-      if (auto s = ledger_.remove(nonce); !s)
-        spdlog::warn("pat {}: {}", workspace_, s.error().message);  // reconcile forgets it later
-    } else {
-      spdlog::warn("pat {}: token/create outcome unknown ({}); reconciling in {}", workspace_,
-                   e.message, format_duration(kReconcileAfterUnknownCreate));
-      schedule_reconcile(kReconcileAfterUnknownCreate);
-    }
-    if (e.code == ErrorCode::quota_exhausted) {
-      e.message = "workspace '" + workspace_ +
-                  "': Databricks refused a new PAT because the service principal has reached its "
-                  "token quota (600 per workspace, shared with humans and other agents using it). "
-                  "Delete unused PATs of this service principal or lower pat.max_active on other "
-                  "agents; AAD tokens (dbxcred aad) still work. Upstream: " +
-                  e.message;
-    }
-    if (e.retry_after) not_before_ = rt_.now() + *e.retry_after;
-    return mint_failed(std::move(e));
+void PatManager::create_failed(pat::MintAction a) {
+  Error e = std::move(a.error);
+  if (a.surely_failed) {
+    if (auto s = ledger_.remove(a.nonce); !s)
+      spdlog::warn("pat {}: {}", workspace_, s.error().message);  // reconcile forgets it later
+  } else {
+    spdlog::warn("pat {}: token/create outcome unknown ({}); reconciling in {}", workspace_,
+                 e.message, format_duration(pat::kReconcileAfterUnknownCreate));
+    schedule_reconcile(pat::kReconcileAfterUnknownCreate);
   }
-  MintedPat minted = std::move(r).value();
-  // A PAT without expiry (-1: a workspace policy or an older API) was not asked for: it is
-  // scheduled, reaped and counted as if it had the lifetime asked for.
-  if (!minted.info.expires) minted.info.expires = minted.info.created + lifetime;
-  if (auto s = ledger_.record_minted(nonce, minted.info); !s) {
-    // The ledger does not know this PAT's id: it must not be handed out. Delete it now; if that
-    // fails too, the intent makes the next reconcile delete it.
-    delete_token(minted.info.token_id, nonce);
-    return mint_failed(s.error());
+  if (e.code == ErrorCode::quota_exhausted) {
+    e.message = "workspace '" + workspace_ +
+                "': Databricks refused a new PAT because the service principal has reached its "
+                "token quota (600 per workspace, shared with humans and other agents using it). "
+                "Delete unused PATs of this service principal or lower pat.max_active on other "
+                "agents; AAD tokens (dbxcred aad) still work. Upstream: " +
+                e.message;
   }
+  mint_failed(std::move(e));
+}
+
+void PatManager::minted(pat::MintAction a) {
+  MintedPat pat = std::move(*a.pat);
   ++mints_;
-  minting_ = false;
   last_error_.reset();
-  not_before_.reset();
   retry_rotation_at_.reset();
-  const TimePoint created = minted.info.created;
-  const TimePoint expires = *minted.info.expires;
+  const TimePoint created = pat.info.created;
+  const TimePoint expires = *pat.info.expires;
   if (current_) spdlog::info("pat {}: token {} superseded", workspace_, current_->token_id);
-  current_ = Current{std::move(minted.value), minted.info.token_id, nonce, created, expires};
+  current_ = Current{std::move(pat.value), pat.info.token_id, a.nonce, created, expires};
   current_->rotation_jitter = rt_.random_unit();
   spdlog::info("pat {}: minted token {} expiring at {}", workspace_, current_->token_id,
                unix_text(expires));
@@ -185,6 +177,7 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
   schedule_check();
 
   const TimePoint now = rt_.now();
+  const std::uint64_t seq = a.seq;
   waiters_.settle_if([&](const PatWait& w) -> std::optional<Result<ServedPat>> {
     if (pat::satisfies(now, current_->expires, w.min_valid)) return served_for(w.min_valid);
     // This mint was sized for it and still falls short: Databricks shortened the lifetime.
@@ -197,7 +190,27 @@ void PatManager::on_created(std::uint64_t seq, const std::string& nonce, Seconds
                             "or pat.lifetime");
     return std::nullopt;  // arrived during the mint with a larger min_valid
   });
-  if (!waiters_.empty()) begin_mint();
+  if (!waiters_.empty()) want_mint();
+}
+
+Error PatManager::refusal_error(const pat::MintAction& a) const {
+  switch (a.refusal) {
+    case pat::MintRefusal::error:
+      return a.error;
+    case pat::MintRefusal::quota:
+      return quota_error(largest_min_valid());
+    case pat::MintRefusal::shutting_down:
+      return make_error(ErrorCode::upstream_unavailable, "shutting down");
+    case pat::MintRefusal::throttled:
+      break;
+  }
+  const auto wait = std::chrono::ceil<Seconds>(a.not_before.value_or(rt_.now()) - rt_.now());
+  auto e =
+      make_error(ErrorCode::upstream_unavailable,
+                 "Databricks asked dbxcred to wait before minting another PAT for workspace '" +
+                     workspace_ + "'; retry in " + format_duration(wait));
+  e.retry_after = wait;
+  return e;
 }
 
 Seconds PatManager::largest_min_valid() const {
@@ -207,7 +220,6 @@ Seconds PatManager::largest_min_valid() const {
 }
 
 void PatManager::mint_failed(Error e) {
-  minting_ = false;
   ++mint_failures_;
   last_error_ = e;
   spdlog::warn("pat {}: no new PAT: {}", workspace_, e.message);

@@ -1,5 +1,6 @@
-// PatManager, reconcile and reaping: token/list matched against the ledger, orphans deleted,
-// expired PATs forgotten. See pat_manager.h.
+// PatManager, reconcile and reaping: ReconcileFsm's actions carried out (token/list matched
+// against the ledger, orphans deleted), expired PATs deleted and forgotten, and the operator's
+// reaping of another agent's PATs. See pat_manager.h.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,43 +13,39 @@ namespace dbx {
 // ---- Reconcile and reaping ----------------------------------------------------------------------
 
 void PatManager::reconcile() {
-  if (listing_ || stopped_) return;
-  if (!ledger_.usable()) return;
-  listing_ = true;
-  finished_during_list_.clear();
-  api_.list(guarded([this](Result<std::vector<PatInfo>> r) { on_listed(std::move(r)); }));
+  carry_out(reconcile_.resume(pat::reconcile::Wanted{ledger_.usable()}));
 }
 
-void PatManager::on_listed(Result<std::vector<PatInfo>> r) {
-  listing_ = false;
-  if (!r) {
-    last_error_ = r.error();
-    // Soon again, not in kReconcileInterval: an intent whose create has an unknown outcome counts
-    // against max_active until a list settles it.
-    Seconds retry = pat::kRetryAfterFailure;
-    if (r.error().retry_after) retry = std::max(retry, *r.error().retry_after);
-    schedule_reconcile(retry);
-    spdlog::warn("pat {}: reconcile: token/list failed: {}; retrying in {}s", workspace_,
-                 r.error().message, retry.count());
-    return;
+void PatManager::carry_out(pat::ReconcileAction a) {
+  using Kind = pat::ReconcileAction::Kind;
+  switch (a.kind) {
+    case Kind::none:
+      return;
+    case Kind::list:
+      api_.list(guarded([this](Result<std::vector<PatInfo>> r) {
+        carry_out(reconcile_.resume(pat::reconcile::Listed{
+            std::move(r), rt_.now(), pat::Identity{instance_, workspace_, ledger_.agent_id()},
+            ledger_.records(), mint_.inflight_nonce(), ledger_.adopting()}));
+      }));
+      return;
+    case Kind::retry:
+      last_error_ = a.error;
+      if (a.next) schedule_reconcile(*a.next);
+      spdlog::warn("pat {}: reconcile: token/list failed: {}; retrying in {}s", workspace_,
+                   a.error.message, a.next.value_or(pat::kRetryAfterFailure).count());
+      return;
+    case Kind::apply:
+      break;
   }
-  schedule_reconcile(pat::kReconcileInterval);
-  std::set<std::string> protect = std::move(finished_during_list_);
-  finished_during_list_.clear();
-  if (inflight_nonce_) protect.insert(*inflight_nonce_);
-  const TimePoint now = rt_.now();
-  const bool adopting = ledger_.adopting();
-  const auto plan =
-      pat::plan_reconcile(now, pat::Identity{instance_, workspace_, ledger_.agent_id()},
-                          ledger_.records(), *r, protect, adopting);
-  last_reconcile_ = now;
-  if (adopting) adopt(plan.adopt);
-  if (!plan.forget.empty()) {
+  if (a.next) schedule_reconcile(*a.next);
+  last_reconcile_ = rt_.now();
+  if (a.adopting) adopt(a.plan.adopt);
+  if (!a.plan.forget.empty()) {
     spdlog::info("pat {}: reconcile: forgetting {} ledger record(s) whose token is gone",
-                 workspace_, plan.forget.size());
-    forget(plan.forget);
+                 workspace_, a.plan.forget.size());
+    forget(a.plan.forget);
   }
-  for (const auto& d : plan.deletions) {
+  for (const auto& d : a.plan.deletions) {
     spdlog::info("pat {}: reconcile: deleting token {} ({})", workspace_, d.token_id, d.reason);
     delete_token(d.token_id, d.forget_nonce);
   }
@@ -114,7 +111,7 @@ void PatManager::reap_agent(const std::string& agent,
   auto later = [this](std::function<void(Result<ReapResult>)> done, Result<ReapResult> r) {
     rt_.post([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
   };
-  if (stopped_)
+  if (mint_.stopped())
     return later(std::move(done),
                  make_error(ErrorCode::upstream_unavailable, "the daemon is stopping"));
   if (!ledger_.usable()) return later(std::move(done), *ledger_.load_error());

@@ -1,6 +1,6 @@
-// PatManager, revocation and ledger recovery: the periodic check that the current PAT still works
-// at the workspace, what is done when it does not, and taking in the PATs a lost ledger knew. See
-// pat_manager.h.
+// PatManager, revocation and ledger recovery: CheckFsm's actions carried out (the periodic check
+// that the current PAT still works at the workspace, what is done when it does not), and taking
+// in the PATs a lost ledger knew. See pat_manager.h.
 #include <spdlog/spdlog.h>
 
 #include "common/duration.h"
@@ -11,7 +11,7 @@ namespace dbx {
 void PatManager::schedule_check() {
   if (check_timer_) check_timer_->cancel();
   check_timer_.reset();
-  if (stopped_ || !current_ || !policy_.enabled) return;
+  if (check_.stopped() || !current_) return;
   // Not jittered beyond +-10%: the interval is the bound on how long a revoked PAT is served.
   const double factor = 0.9 + 0.1 * rt_.random_unit();
   const auto delay = std::chrono::duration_cast<Millis>(policy_.check_interval * factor);
@@ -22,26 +22,39 @@ void PatManager::schedule_check() {
 }
 
 void PatManager::check_current() {
-  if (stopped_ || !current_) return;
-  if (checking_) return schedule_check();
-  checking_ = true;
-  const std::string token_id = current_->token_id;
-  api_.check(current_->value, token_id, guarded([this, token_id](Result<bool> works) {
-               checking_ = false;
-               on_checked(token_id, std::move(works));
+  std::optional<std::string> id;
+  if (current_) id = current_->token_id;
+  const auto a = check_.resume(pat::check::Due{id});
+  if (a.kind != pat::CheckAction::Kind::check) return carry_out(a, id.value_or(""));
+  api_.check(current_->value, *id, guarded([this, token_id = *id](Result<bool> works) {
+               std::optional<std::string> now_current;
+               if (current_) now_current = current_->token_id;
+               carry_out(check_.resume(pat::check::Checked{token_id, std::move(works),
+                                                           std::move(now_current)}),
+                         token_id);
              }));
 }
 
-void PatManager::on_checked(const std::string& token_id, Result<bool> works) {
-  if (!current_ || current_->token_id != token_id) return;  // rotated meanwhile
-  if (!works) {
-    // Nothing proved (no answer, 5xx, throttled): keep serving it, try again next interval.
-    spdlog::warn("pat {}: could not check token {}: {}", workspace_, token_id,
-                 works.error().message);
-    return schedule_check();
+void PatManager::carry_out(const pat::CheckAction& a, const std::string& token_id) {
+  using Kind = pat::CheckAction::Kind;
+  switch (a.kind) {
+    case Kind::none:
+    case Kind::check:  // only from Due, handled by check_current
+      return;
+    case Kind::rearm:
+      // Nothing proved (no answer, 5xx, throttled): keep serving it, try again next interval.
+      if (a.error)
+        spdlog::warn("pat {}: could not check token {}: {}", workspace_, token_id,
+                     a.error->message);
+      return schedule_check();
+    case Kind::revoked:
+      return revoked();
   }
-  if (*works) return schedule_check();
+}
+
+void PatManager::revoked() {
   ++revocations_;
+  const std::string token_id = current_->token_id;
   const std::string nonce = current_->nonce;
   last_revocation_ = "token " + token_id + " was found revoked at the workspace at " +
                      std::to_string(to_unix_seconds(rt_.now())) +
@@ -50,9 +63,7 @@ void PatManager::on_checked(const std::string& token_id, Result<bool> works) {
   current_.reset();
   schedule_rotation();
   // It no longer works, so deleting it breaks no promise; it frees its place under max_active.
-  delete_token(token_id, nonce, [this](Status) {
-    if (!minting_ && !stopped_) begin_mint();
-  });
+  delete_token(token_id, nonce, [this](Status) { want_mint(); });
 }
 
 void PatManager::adopt(const std::vector<PatInfo>& infos) {

@@ -238,13 +238,9 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
     audit_->record(std::move(r));
   }
   const std::string_view host = ws->host();
-  auto it = pat_bodies_.find(ws->name());
-  if (it == pat_bodies_.end()) it = pat_bodies_.emplace(ws->name(), PatBody{}).first;
-  PatBody& cached = it->second;
-  if (cached.token_id != pat->token_id || cached.expires_at != pat->expires_at ||
-      cached.host != host) {
-    cached.token_id = pat->token_id;
-    cached.expires_at = pat->expires_at;
+  // Kept by the PAT manager with this PAT (dropped with it); serialised again when the host moves.
+  ServedPatAnswer& cached = *pat->answer;
+  if (cached.body.empty() || cached.host != host) {
     cached.host = host;
     cached.body = json_response(200, json::object{{"token", pat->token},
                                                   {"token_id", pat->token_id},

@@ -97,15 +97,6 @@ class Router {
   std::function<std::shared_ptr<Broker>()> broker_;
   TimePoint started_at_;
   RequestCounters counters_;
-  // The PAT answer of each workspace, serialized when its PAT (or host) changes. Holds the token
-  // like the PatManager does; never logged.
-  struct PatBody {
-    std::string token_id;
-    TimePoint expires_at;
-    std::string host;
-    std::string body;
-  };
-  std::map<std::string, PatBody, std::less<>> pat_bodies_;  // by workspace name
   std::uint64_t* pat_hits_ = nullptr;  // counters_' entry for cache hits (map nodes do not move)
   std::function<std::shared_ptr<const LoopbackState>()> loopback_;
   const RequestCounters* loopback_requests_ = nullptr;

@@ -21,7 +21,7 @@ class DatabricksTokenApiTest : public ::testing::Test {
       : api_(transport_, kHost + "/", [this](std::function<void(Result<HttpHeaders>)> cb) {
           ++auth_calls_;
           if (auth_error_) return cb(*auth_error_);
-          cb(HttpHeaders{{"Authorization", "Bearer aad-token"},
+          cb(HttpHeaders{{"Authorization", "Bearer " + aad_token_},
                          {"X-Databricks-Azure-SP-Management-Token", "mgmt-token"},
                          {"X-Databricks-Azure-Workspace-Resource-Id", "/subscriptions/S/w/W"}});
         }) {}
@@ -32,7 +32,16 @@ class DatabricksTokenApiTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // What authenticate() answers, as create() takes it.
+  WorkspaceHeaders authenticated() {
+    std::optional<Result<WorkspaceHeaders>> h;
+    api_.authenticate([&](Result<WorkspaceHeaders> r) { h = std::move(r); });
+    EXPECT_TRUE(h && h->ok());
+    return h && h->ok() ? std::move(*h).value() : WorkspaceHeaders{};
+  }
+
   FakeTransport transport_;
+  std::string aad_token_ = "aad-token";  // the Bearer token the header source answers with
   int auth_calls_ = 0;
   std::optional<Error> auth_error_;
   DatabricksTokenApi api_;
@@ -40,7 +49,8 @@ class DatabricksTokenApiTest : public ::testing::Test {
 
 TEST_F(DatabricksTokenApiTest, CreateRequestAndAnswer) {
   std::optional<Result<MintedPat>> got;
-  api_.create(Seconds(3600), "dbxcred:agent:prod:0123", [&](Result<MintedPat> r) { got = r; });
+  api_.create(authenticated(), Seconds(3600), "dbxcred:agent:prod:0123",
+              [&](Result<MintedPat> r) { got = r; });
   ASSERT_EQ(transport_.pending().size(), 1u);
   const auto& req = transport_.pending().front().request;
   EXPECT_EQ(req.method, "POST");
@@ -67,13 +77,13 @@ TEST_F(DatabricksTokenApiTest, CreateRequestAndAnswer) {
 }
 
 TEST_F(DatabricksTokenApiTest, CreateMalformedAnswersNeverQuoteTheValue) {
-  for (std::string body :
+  for (const std::string& body :
        {std::string(R"({"token_value":"dapiSECRETSECRET"})"),
         std::string(R"({"token_value":"dapiSECRETSECRET","token_info":{"token_id":"x"}})"),
         std::string(R"({"token_info":{"token_id":"x","creation_time":1,"expiry_time":2}})"),
         std::string("dapiSECRETSECRET not json"), std::string(5 * 1024 * 1024, ' ')}) {
     std::optional<Result<MintedPat>> got;
-    api_.create(Seconds(60), "c", [&](Result<MintedPat> r) { got = r; });
+    api_.create(authenticated(), Seconds(60), "c", [&](Result<MintedPat> r) { got = r; });
     transport_.reply(200, body);
     ASSERT_TRUE(got);
     ASSERT_FALSE(got->ok());
@@ -173,7 +183,7 @@ TEST_F(DatabricksTokenApiTest, DeleteShapeAndAlreadyGoneIsSuccess) {
 
 TEST_F(DatabricksTokenApiTest, QuotaExceededIsQuotaExhaustedWithUpstreamText) {
   std::optional<Result<MintedPat>> got;
-  api_.create(Seconds(60), "c", [&](Result<MintedPat> r) { got = r; });
+  api_.create(authenticated(), Seconds(60), "c", [&](Result<MintedPat> r) { got = r; });
   transport_.reply(
       400, R"({"error_code":"QUOTA_EXCEEDED","message":"Cannot create more than 600 tokens."})");
   ASSERT_FALSE(got->ok());
@@ -249,6 +259,41 @@ TEST_F(DatabricksTokenApiTest, TransportAndAuthFailures) {
   EXPECT_EQ(transport_.sent(), 1);  // nothing sent without credentials
   ASSERT_TRUE(got);
   EXPECT_EQ(got->error().message, "Entra ID: AADSTS7000215: bad secret");
+}
+
+// authenticate() keeps nothing for later: a list after an authenticate whose create never came
+// (the mint stopped before it: no room, no nonce, the ledger refused the intent) is sent with the
+// headers obtained for it, not the ones that authenticate got minutes earlier.
+TEST_F(DatabricksTokenApiTest, AListAfterAnUnusedAuthenticateUsesFreshHeaders) {
+  int answered = 0;
+  api_.authenticate([&](auto) { ++answered; });
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(auth_calls_, 1);
+  aad_token_ = "renewed-aad-token";  // the AAD token was renewed (or revoked) meanwhile
+  api_.list([](auto) {});
+  ASSERT_EQ(transport_.pending().size(), 1u);
+  EXPECT_EQ(auth_calls_, 2);
+  EXPECT_EQ(header(transport_.pending().front().request, "Authorization"),
+            "Bearer renewed-aad-token");
+}
+
+// What authenticate() answers is what create() sends; create() asks the source for nothing.
+TEST_F(DatabricksTokenApiTest, CreateSendsTheHeadersAuthenticateAnswered) {
+  WorkspaceHeaders auth = authenticated();
+  EXPECT_EQ(auth.host, kHost + "/");
+  aad_token_ = "later-aad-token";
+  api_.create(std::move(auth), Seconds(60), "c", [](auto) {});
+  ASSERT_EQ(transport_.pending().size(), 1u);
+  EXPECT_EQ(auth_calls_, 1);
+  EXPECT_EQ(header(transport_.pending().front().request, "Authorization"), "Bearer aad-token");
+  EXPECT_EQ(transport_.pending().front().request.url, kHost + "/api/2.0/token/create");
+
+  auth_error_ = make_error(ErrorCode::upstream_unavailable, "Entra ID: AADSTS7000215: bad secret");
+  std::optional<Result<WorkspaceHeaders>> failed;
+  api_.authenticate([&](Result<WorkspaceHeaders> r) { failed = std::move(r); });
+  ASSERT_TRUE(failed);
+  ASSERT_FALSE(failed->ok());
+  EXPECT_EQ(failed->error().message, "Entra ID: AADSTS7000215: bad secret");
 }
 
 TEST(DatabricksErrors, RedactsCredentialShapedWords) {

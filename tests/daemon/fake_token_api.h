@@ -23,6 +23,7 @@ class FakeTokenApi : public TokenApi {
     std::string value;
   };
   struct HeldCreate {
+    WorkspaceHeaders auth;
     Seconds lifetime;
     std::string comment;
     std::function<void(Result<MintedPat>)> done;
@@ -52,24 +53,33 @@ class FakeTokenApi : public TokenApi {
   int create_calls = 0;
   int list_calls = 0;
   int check_calls = 0;
-  std::vector<std::string> removed;  // every token/delete asked for, in order
-  std::vector<Seconds> lifetimes;    // every lifetime asked for
+  std::vector<std::string> removed;      // every token/delete asked for, in order
+  std::vector<Seconds> lifetimes;        // every lifetime asked for
+  std::vector<std::string> create_auth;  // the Authorization each create was sent with
   std::deque<HeldCreate> held_creates;
   std::deque<HeldRemove> held_removes;
   std::deque<std::function<void(Result<std::vector<PatInfo>>)>> held_lists;
 
-  void authenticate(std::function<void(Status)> done) override {
+  // Each answer carries a header of its own ("Bearer aad-<n>"), so tests can tell which
+  // authenticate() a create was sent with.
+  void authenticate(std::function<void(Result<WorkspaceHeaders>)> done) override {
     ++auth_calls;
-    Status s = fail_auth ? Status(*fail_auth) : ok_status();
-    rt_.post([done = std::move(done), s = std::move(s)]() mutable { done(std::move(s)); });
+    Result<WorkspaceHeaders> h =
+        fail_auth ? Result<WorkspaceHeaders>(*fail_auth)
+                  : Result<WorkspaceHeaders>(WorkspaceHeaders{
+                        "https://adb-1.azuredatabricks.net",
+                        TimePoint::max(),
+                        {{"Authorization", "Bearer aad-" + std::to_string(auth_calls)}}});
+    rt_.post([done = std::move(done), h = std::move(h)]() mutable { done(std::move(h)); });
   }
 
-  void create(Seconds lifetime, const std::string& comment,
+  void create(WorkspaceHeaders auth, Seconds lifetime, const std::string& comment,
               std::function<void(Result<MintedPat>)> done) override {
     ++create_calls;
     lifetimes.push_back(lifetime);
+    create_auth.push_back(auth.headers.empty() ? std::string() : auth.headers.front().second);
     if (hold_creates) {
-      held_creates.push_back({lifetime, comment, std::move(done)});
+      held_creates.push_back({std::move(auth), lifetime, comment, std::move(done)});
       return;
     }
     auto r = apply_create(lifetime, comment);
@@ -164,7 +174,7 @@ class FakeTokenApi : public TokenApi {
   }
   // A token someone else made (a human, another tool or agent).
   std::string add_foreign(const std::string& comment, Seconds lifetime) {
-    const std::string id = "foreign-" + std::to_string(next_id_++);
+    std::string id = "foreign-" + std::to_string(next_id_++);
     tokens[id] = Token{PatInfo{id, comment, rt_.now(), rt_.now() + lifetime}, "dapi-foreign"};
     return id;
   }

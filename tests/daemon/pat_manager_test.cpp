@@ -646,15 +646,10 @@ TEST_F(PatManagerTest, StatusShowsIdsAndTimesNeverValues) {
   EXPECT_TRUE(s.last_reconcile);
 }
 
-TEST_F(PatManagerTest, DisabledAndStopped) {
-  auto p = policy();
-  p.enabled = false;
-  boot(p);
-  auto g = get_now();
-  ASSERT_FALSE(g->r->ok());
-  EXPECT_EQ(g->r->error().code, ErrorCode::bad_request);
-  p.enabled = true;
-  mgr_->reconfigure(p);
+// A workspace with "pat": false has no PatManager (Workspace::pat answers bad_request:
+// RouterPatTest.PatRouteServesTheWorkspacesPat, "closed"); a stopped manager fails its waiters.
+TEST_F(PatManagerTest, Stopped) {
+  boot();
   api_.hold_creates = true;
   auto w = get_now();
   mgr_->stop();
@@ -770,6 +765,41 @@ TEST_F(PatManagerTest, APatListedButRefusedIsRevokedAndAFailedCheckIsNot) {
   EXPECT_EQ(mgr_->status().revocations, 1u);
   EXPECT_NE(std::find(api_.removed.begin(), api_.removed.end(), a_id), api_.removed.end());
   EXPECT_NE(get_now(300)->r->value().token_id, a_id);
+}
+
+// The serialised answer a server keeps for the fast path lives with the PAT: a fresh PAT starts
+// with none, and a revoked PAT's answer (holding its value) is gone with it.
+TEST_F(PatManagerTest, TheCachedAnswerGoesWithThePat) {
+  PatPolicy p = policy();
+  p.check_interval = Seconds(50);
+  boot(p);
+  const std::string a_id = get_now(300)->r->value().token_id;
+  auto hit = mgr_->peek(Seconds(60));
+  ASSERT_TRUE(hit);
+  ASSERT_NE(hit->answer, nullptr);
+  EXPECT_TRUE(hit->answer->body.empty());
+  hit->answer->host = "https://adb-1.azuredatabricks.net";
+  hit->answer->body = std::string("{\"token\":\"") + std::string(hit->token) + "\"}";
+  EXPECT_EQ(mgr_->peek(Seconds(60))->answer->body, hit->answer->body);  // kept for the next hit
+
+  api_.tokens.erase(a_id);  // revoked at the workspace
+  rt_.advance(Seconds(50));
+  ASSERT_EQ(mgr_->status().revocations, 1u);
+  ASSERT_TRUE(get_now(300)->ok());
+  auto next = mgr_->peek(Seconds(60));
+  ASSERT_TRUE(next);
+  EXPECT_NE(next->token_id, a_id);
+  EXPECT_TRUE(next->answer->body.empty());  // nothing of the revoked PAT's answer is left
+}
+
+// token/create is sent with the headers the authenticate right before it answered.
+TEST_F(PatManagerTest, EachCreateCarriesTheHeadersOfItsOwnAuthenticate) {
+  boot(policy(3600, 1200));
+  ASSERT_TRUE(get_now()->ok());
+  rt_.advance(Seconds(2400));  // rotated
+  ASSERT_EQ(api_.create_calls, 2);
+  EXPECT_EQ(api_.auth_calls, 2);
+  EXPECT_EQ(api_.create_auth, (std::vector<std::string>{"Bearer aad-1", "Bearer aad-2"}));
 }
 
 TEST_F(PatManagerTest, ANeverExpiringPatIsReapedByCreationTimePlusLifetime) {

@@ -34,13 +34,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   bool called = false;
   switch (which % 3) {
     case 0:
-      api.create(dbx::Seconds(3600), "dbxcred fuzz", [&](dbx::Result<dbx::MintedPat> r) {
-        called = true;
-        if (r) {
-          DBX_FUZZ_CHECK(!r->value.empty());
-          DBX_FUZZ_CHECK(!r->info.token_id.empty());
-        }
-      });
+      api.create(dbx::WorkspaceHeaders{"https://adb-1.2.azuredatabricks.net",
+                                       dbx::TimePoint::max(),
+                                       {{"Authorization", "Bearer t"}}},
+                 dbx::Seconds(3600), "dbxcred fuzz", [&](dbx::Result<dbx::MintedPat> r) {
+                   called = true;
+                   if (r) {
+                     DBX_FUZZ_CHECK(!r->value.empty());
+                     DBX_FUZZ_CHECK(!r->info.token_id.empty());
+                   }
+                 });
       break;
     case 1:
       api.list([&](dbx::Result<std::vector<dbx::PatInfo>> r) {

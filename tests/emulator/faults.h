@@ -25,12 +25,23 @@ enum class Endpoint {
   token_delete,
   clusters_list,
   oidc_discovery,
-  oidc_token
+  oidc_token,
+  github_oidc,  // the CI OIDC request endpoints (ci_oidc.h)
+  azure_devops_oidc
 };
-inline constexpr std::size_t kEndpointCount = 9;
+inline constexpr std::size_t kEndpointCount = 11;
 inline constexpr std::array<std::string_view, kEndpointCount> kEndpointNames = {
-    "aad",           "imds",           "arm",       "token_create", "token_list", "token_delete",
-    "clusters_list", "oidc_discovery", "oidc_token"};
+    "aad",
+    "imds",
+    "arm",
+    "token_create",
+    "token_list",
+    "token_delete",
+    "clusters_list",
+    "oidc_discovery",
+    "oidc_token",
+    "github_oidc",
+    "azure_devops_oidc"};
 
 std::string_view endpoint_name(Endpoint e);
 std::optional<Endpoint> endpoint_from_name(std::string_view name);

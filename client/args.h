@@ -25,7 +25,9 @@ enum class Command {
   workspaces,
   audit,
   pat_reap,  // `pat reap --agent ID`
-  rotate_secrets
+  rotate_secrets,
+  session_start,  // `session start --github-actions | --azure-devops` (client/session_command.h)
+  session_end     // `session end`
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -49,6 +51,9 @@ struct Invocation {
   std::optional<std::int64_t> since_seconds;  // audit --since
   std::string agent;                          // pat reap --agent
   std::vector<std::string> argv;              // exec: CMD ARG…
+  std::string session_kind;                   // session start: "github" | "azure-devops"
+  std::string audience;                       // session start --audience
+  std::string service_connection;             // session start --service-connection
 };
 
 // `args` excludes argv[0].

@@ -519,7 +519,7 @@ TEST(ParseConfig, ReportsEveryProblemNotJustTheFirst) {
                   R"(workspaces.prod.credential: unknown credential "nope" (known: sp))",
                   R"(workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty")",
                   "workspaces.dev.colour: unknown key (known: credential, host, resource_id, "
-                  "management_token, pat, allow)"));
+                  "management_token, pat, allow, sessions)"));
 }
 
 TEST(ParseConfig, AppendsToExistingProblems) {

@@ -39,6 +39,13 @@ constexpr CommandInfo kCommands[] = {
     {Command::pat_reap, "pat reap", "pat reap --agent ID",
      "delete the workspace's PATs of another agent (a cloned VM's, a retired daemon's):\n"
      "those whose comment carries agent id ID (root and the service user only)"},
+    {Command::session_start, "session",
+     "session start --github-actions | --azure-devops [--audience A] [--service-connection ID]",
+     "in a CI job on a self-hosted agent: hand the job's OIDC token endpoint to the daemon\n"
+     "and pass DBXCRED_SESSION to the later steps ($GITHUB_ENV, or the ##vso secret variable);\n"
+     "their token, env and exec then get the job's own federated tokens, refreshed all job long"},
+    {Command::session_end, "session end", "session end",
+     "forget the CI session of $DBXCRED_SESSION (else it ends with the job or when idle)"},
     {Command::rotate_secrets, "rotate-secrets", "rotate-secrets",
      "replace the loopback endpoints' secrets: the old metadata-service URLs and\n"
      "IDENTITY_HEADER stop working at once (root and the service user only)"},
@@ -157,6 +164,7 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
   bool saw_azure = false;
   bool saw_help = false;
   bool saw_version = false;
+  bool saw_session_verb = false;  // "session" needs "start" or "end"
 
   for (std::size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -215,6 +223,12 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
 
     if (*command == Command::pat && arg == "reap" && !inv.min_valid_seconds) {
       command = Command::pat_reap;
+      continue;
+    }
+    if (*command == Command::session_start && !saw_session_verb &&
+        (arg == "start" || arg == "end")) {
+      saw_session_verb = true;
+      if (arg == "end") command = Command::session_end;
       continue;
     }
     const bool takes_min_valid = *command == Command::pat || *command == Command::token ||
@@ -301,6 +315,25 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
           continue;
         }
         break;
+      case Command::session_start:
+        if (arg == "--github-actions" || arg == "--azure-devops") {
+          const std::string kind = arg == "--github-actions" ? "github" : "azure-devops";
+          if (!inv.session_kind.empty() && inv.session_kind != kind)
+            return usage_error("--github-actions and --azure-devops exclude each other" +
+                               see_help(command));
+          inv.session_kind = kind;
+          continue;
+        }
+        if (is_option(arg, "--audience") || is_option(arg, "--service-connection")) {
+          const std::string_view name =
+              is_option(arg, "--audience") ? "--audience" : "--service-connection";
+          auto v = option_value(args, i, name, command);
+          if (!v) return v.error();
+          if (v->empty()) return usage_error(std::string(name) + ": empty" + see_help(command));
+          (name == "--audience" ? inv.audience : inv.service_connection) = std::move(*v);
+          continue;
+        }
+        break;
       case Command::audit:
         if (arg == "--json") {
           inv.json = true;
@@ -344,6 +377,11 @@ Expected<Invocation> parse_args(const std::vector<std::string_view>& args) {
   if (*command == Command::pat_reap && inv.agent.empty()) {
     return usage_error("pat reap needs --agent ID" + see_help(command));
   }
+  if (*command == Command::session_start && !saw_session_verb)
+    return usage_error("session needs start or end" + see_help(command));
+  if (*command == Command::session_start && inv.session_kind.empty())
+    return usage_error("session start needs --github-actions or --azure-devops" +
+                       see_help(command));
   if (*command == Command::exec && inv.argv.empty()) {
     return usage_error("exec needs a command to run: dbxcred exec -- CMD ARG...");
   }

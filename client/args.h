@@ -26,7 +26,9 @@ enum class Command {
   audit,
   pat_reap,  // `pat reap --agent ID`
   rotate_secrets,
-  doctor
+  doctor,
+  session_start,  // `session start --github-actions | --azure-devops` (client/session_command.h)
+  session_end     // `session end`
 };
 
 enum class HeaderFormat { curl, http, json };
@@ -51,6 +53,9 @@ struct Invocation {
   std::string agent;                          // pat reap --agent
   std::optional<std::string> config_path;     // doctor --config
   std::vector<std::string> argv;              // exec: CMD ARG…
+  std::string session_kind;                   // session start: "github" | "azure-devops"
+  std::string audience;                       // session start --audience
+  std::string service_connection;             // session start --service-connection
 };
 
 // `args` excludes argv[0].

@@ -183,6 +183,8 @@ Expected<std::string> run_command(const Invocation& inv,
     case Command::version:
     case Command::exec:
     case Command::doctor:
+    case Command::session_start:  // client/session_command.h
+    case Command::session_end:
       break;
   }
   return Failure{Exit::failure, "internal error: " + std::string(command_name(inv.command)) +

@@ -81,7 +81,12 @@ int main(int argc, char** argv) {
   const std::string socket =
       env_value("DBXCRED_SOCKET").value_or(std::string(dbx::cli::kDefaultSocketPath));
   dbx::cli::DaemonApi api(
-      [socket](std::string_view target) { return dbx::cli::http_get(socket, target); });
+      [socket, session = env_value("DBXCRED_SESSION").value_or("")](std::string_view target) {
+        // A CI session's secret (dbxcred session start), as the dbxcred CLI sends it.
+        dbx::cli::RequestOptions o;
+        o.session = session;
+        return dbx::cli::http_request(socket, target, o);
+      });
   dbx::cli::AuthEnvironment env{env_value("DBXCRED_WORKSPACE"), env_value("DATABRICKS_CONFIG_FILE"),
                                 env_value("HOME")};
   dbx::cli::FileHandedOutRecord record(

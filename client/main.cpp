@@ -1,6 +1,7 @@
 // `dbxcred`: the companion CLI of dbxcredd. Reads argv and the environment, talks to the daemon's
 // socket, prints to stdout, or execs a command with credentials in its environment. Every error is
 // one stderr line "dbxcred: …" and an exit code from SPEC.md.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -18,6 +19,7 @@
 #include "client/relay_exec.h"
 #include "client/relay_handler.h"
 #include "client/relay_server.h"
+#include "client/session_command.h"
 #include "client/socket_client.h"
 
 namespace {
@@ -85,6 +87,43 @@ int exec_with_relay(const dbx::cli::Invocation& inv,
       [&handler](const dbx::InboundRequest& request) { return handler.handle(request); });
 }
 
+int run_session(const dbx::cli::Invocation& inv, const std::string& socket,
+                const std::string& session, const std::optional<std::string>& env_workspace) {
+  auto send = [&](std::string_view method, std::string_view target, std::string_view body) {
+    dbx::cli::RequestOptions o{method, inv.insecure_socket};
+    o.session = session;
+    o.body = body;
+    return dbx::cli::http_request(socket, target, o);
+  };
+  auto env = [](const char* name) { return env_value(name); };
+  if (inv.command == dbx::cli::Command::session_end) {
+    auto out = dbx::cli::run_session_end(env, send);
+    if (!out) return fail(out.error());
+    return print(*out);
+  }
+  const std::optional<std::string> workspace = inv.workspace ? inv.workspace : env_workspace;
+  if (!workspace)
+    return fail({Exit::usage, "session start needs -w WORKSPACE (or $DBXCRED_WORKSPACE)"});
+  auto append = [](const std::string& path, const std::string& line) -> dbx::cli::Expected<bool> {
+    // O_APPEND: the runner and other steps append to the same file.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return dbx::cli::Failure{
+          Exit::failure,
+          "cannot open $GITHUB_ENV (" + dbx::cli::one_line(path) + "): " + std::strerror(errno)};
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    const int err = errno;
+    ::close(fd);
+    if (!ok)
+      return dbx::cli::Failure{Exit::failure,
+                               "cannot write to $GITHUB_ENV: " + std::string(std::strerror(err))};
+    return true;
+  };
+  auto out = dbx::cli::run_session_start(inv, *workspace, env, send, append);
+  if (!out) return fail(out.error());
+  return print(*out);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -105,8 +144,15 @@ int main(int argc, char** argv) {
                                                      : std::string(dbx::cli::kDefaultSocketPath);
   std::optional<std::string> env_workspace = env_value("DBXCRED_WORKSPACE");
   const bool insecure = inv.insecure_socket;
-  const dbx::cli::Fetch get = [socket, insecure](std::string_view target) {
-    return dbx::cli::http_request(socket, target, {"GET", insecure});
+  // A CI session's secret (`dbxcred session start`) goes with every request, in a header.
+  const std::string session = env_value("DBXCRED_SESSION").value_or("");
+  if (inv.command == dbx::cli::Command::session_start ||
+      inv.command == dbx::cli::Command::session_end)
+    return run_session(inv, socket, session, env_workspace);
+  const dbx::cli::Fetch get = [socket, insecure, &session](std::string_view target) {
+    dbx::cli::RequestOptions o{"GET", insecure};
+    o.session = session;
+    return dbx::cli::http_request(socket, target, o);
   };
   dbx::cli::DaemonApi api(get, [socket, insecure](std::string_view target) {
     return dbx::cli::http_request(socket, target, {"POST", insecure});

@@ -225,9 +225,16 @@ Expected<HttpResponse> http_request(const std::string& socket_path, std::string_
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
 
   std::string request = std::string(options.method) + " " + std::string(target) +
-                        " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n" +
-                        (options.method == "GET" ? "" : "Content-Length: 0\r\n") +
-                        "Connection: close\r\n\r\n";
+                        " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n";
+  // A CI session's secret (DBXCRED_SESSION) rides in a header, never in the target.
+  if (!options.session.empty())
+    request += "X-Dbxcred-Session: " + std::string(options.session) + "\r\n";
+  if (options.method != "GET") {
+    if (!options.body.empty()) request += "Content-Type: application/json\r\n";
+    request += "Content-Length: " + std::to_string(options.body.size()) + "\r\n";
+  }
+  request += "Connection: close\r\n\r\n";
+  request += options.body;
   std::size_t sent = 0;
   int err = 0;
   while (sent < request.size()) {

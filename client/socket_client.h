@@ -48,6 +48,8 @@ struct RequestOptions {
   std::string_view method = "GET";
   bool insecure_socket = false;  // --insecure-socket: believe a server of any uid
   std::chrono::milliseconds timeout = kDefaultRequestTimeout;
+  std::string_view session = {};  // X-Dbxcred-Session (DBXCRED_SESSION), when set
+  std::string_view body = {};     // POST/DELETE body (JSON)
 };
 
 // Connects to `socket_path`, checks who serves it (trusted_server_uid), sends `method` `target`,

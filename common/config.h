@@ -68,7 +68,8 @@ struct CredentialConfig {
   std::string az_path = "az";           // azure_cli
   std::optional<std::string> az_tenant_id;     // azure_cli: --tenant
   std::optional<std::string> az_subscription;  // azure_cli: --subscription
-  std::string token_file;  // workload_identity, databricks_federation (absolute)
+  std::string token_file;  // workload_identity, databricks_federation (absolute); "" only for a
+                           // credential that serves CI sessions alone (workspaces.W.sessions)
   bool operator==(const CredentialConfig&) const = default;
 };
 
@@ -105,6 +106,20 @@ struct AllowList {
   bool operator==(const AllowList&) const = default;
 };
 
+// A workspace's "sessions" block (issue 23): CI jobs (GitHub Actions, Azure DevOps) hand the daemon
+// their OIDC request URL and token (`dbxcred session start`); the daemon exchanges fresh OIDC
+// tokens through the workspace's credential (workload_identity: Entra; databricks_federation:
+// Databricks) for the session holder alone. Who may open one: the OIDC token's `iss` must be one
+// of `issuers` and its `sub` match one of `subjects` ('*' matches any run of characters).
+struct SessionsConfig {
+  std::vector<std::string> issuers;
+  std::vector<std::string> subjects;
+  std::string audience = "api://AzureADTokenExchange";  // asked for when the job does not say
+  Seconds idle_timeout{3600};                           // unused this long: forgotten
+  Seconds max_lifetime{6 * 3600};  // at most (GitHub's job limit); else the request token's exp
+  bool operator==(const SessionsConfig&) const = default;
+};
+
 struct WorkspaceConfig {
   std::string name;
   std::string credential;           // a key of Config::credentials (validated)
@@ -116,6 +131,8 @@ struct WorkspaceConfig {
   // false: only workspace-bound tokens (PAT, Databricks OAuth) are served here; aad, headers and
   // the managed-identity endpoint answer 403 (common/entra_reach.h says when it must be false).
   bool serve_entra_token = true;
+  // Set: the workspace serves CI sessions only (no PATs; a request without a session is a 403).
+  std::optional<SessionsConfig> sessions;
   bool operator==(const WorkspaceConfig&) const = default;
 };
 

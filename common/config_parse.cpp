@@ -99,6 +99,7 @@ class Parser {
     if (const json::object* o = r.object("tls")) parse_tls(*o);
     if (const json::object* o = r.object("credentials")) parse_credentials(*o);
     if (const json::object* o = r.object("workspaces")) parse_workspaces(*o);
+    check_token_files();
     if (const json::object* o = r.object("listen")) parse_listen(*o);
     if (auto d = r.duration("request_deadline")) {
       if (d->count() == 0) {
@@ -259,14 +260,16 @@ class Parser {
         c.tenant_id = required_string(r, "tenant_id", why).value_or("");
         c.client_id = required_string(r, "client_id", why).value_or("");
         // Exempt from the mode check (SPEC.md): its writer sets the mode and it may not exist yet.
-        if (auto file = required_string(r, "token_file", why)) {
+        // Optional: a credential without one serves CI sessions only (checked with the workspaces).
+        if (auto file = optional_nonempty(r, "token_file")) {
           c.token_file = config_files::resolve_under(config_dir_, *file);
         }
         break;
       case CredentialType::databricks_federation:
         // client_id only for a service-principal (workload identity) federation policy.
         c.client_id = optional_nonempty(r, "client_id").value_or("");
-        if (auto file = required_string(r, "token_file", why)) {
+        // Optional: a credential without one serves CI sessions only (checked with the workspaces).
+        if (auto file = optional_nonempty(r, "token_file")) {
           c.token_file = config_files::resolve_under(config_dir_, *file);
         }
         break;
@@ -348,9 +351,79 @@ class Parser {
                   "false with \"pat\": false leaves nothing to serve (an Entra credential's "
                   "workspace-bound token is its PAT)");
       }
+      if (const json::object* sessions = r.object("sessions")) {
+        w.sessions = parse_sessions(*sessions, r.path("sessions"));
+        check_session_workspace(r, w, cred, host_given);
+      }
       r.finish();
       config_.workspaces.emplace(name, std::move(w));
     }
+  }
+
+  // A workload_identity or databricks_federation credential without token_file serves CI sessions
+  // only: every workspace using it must have "sessions", and at least one must use it.
+  void check_token_files() {
+    for (const auto& [name, c] : config_.credentials) {
+      if (!c.token_file.empty() || (c.type != CredentialType::workload_identity &&
+                                    c.type != CredentialType::databricks_federation))
+        continue;
+      bool sessions_only = false, other = false;
+      for (const auto& [wn, w] : config_.workspaces) {
+        if (w.credential != name) continue;
+        (w.sessions ? sessions_only : other) = true;
+      }
+      if (!sessions_only || other)
+        sink_.add(join_path(join_path("credentials", name), "token_file"),
+                  std::string("missing (required for a ") + to_string(c.type) +
+                      " credential, unless only workspaces with \"sessions\" use it)");
+    }
+  }
+
+  // "sessions": {"issuers": [...], "subjects": [...], "audience"?, "idle_timeout"?,
+  // "max_lifetime"?}
+  SessionsConfig parse_sessions(const json::object& o, const std::string& path) {
+    ObjectReader r(o, path, sink_);
+    SessionsConfig s;
+    s.issuers = r.string_array("issuers").value_or(std::vector<std::string>{});
+    s.subjects = r.string_array("subjects").value_or(std::vector<std::string>{});
+    if (s.issuers.empty())
+      r.missing("issuers",
+                "the OIDC issuers whose CI jobs may open a session, e.g. "
+                "[\"https://token.actions.githubusercontent.com\"]");
+    if (s.subjects.empty())
+      r.missing("subjects",
+                "the subjects (patterns with *) that may open a session, e.g. "
+                "[\"repo:org/app:*\"]");
+    for (const auto& i : s.issuers)
+      if (!i.starts_with("https://"))
+        r.problem("issuers", "expected https:// URLs, got " + quoted(i));
+    for (const auto& sub : s.subjects)
+      if (sub.empty() || sub == "*")
+        r.problem("subjects",
+                  "a subject pattern must name something (not empty, not \"*\": "
+                  "one repository's job must not use another's federation)");
+    if (auto a = optional_nonempty(r, "audience")) s.audience = *a;
+    if (auto d = r.duration("idle_timeout")) s.idle_timeout = *d;
+    if (auto d = r.duration("max_lifetime")) s.max_lifetime = *d;
+    if (s.idle_timeout.count() < 60) r.problem("idle_timeout", "must be at least 1m");
+    if (s.max_lifetime.count() < 60) r.problem("max_lifetime", "must be at least 1m");
+    r.finish();
+    return s;
+  }
+
+  // A sessions workspace exchanges CI tokens through its credential and serves nothing else.
+  void check_session_workspace(ObjectReader& r, WorkspaceConfig& w, const CredentialConfig* cred,
+                               bool host_given) {
+    if (cred != nullptr && cred->type != CredentialType::workload_identity &&
+        cred->type != CredentialType::databricks_federation)
+      r.problem("sessions",
+                "needs a workload_identity (Entra) or databricks_federation "
+                "credential: the CI job's OIDC token is exchanged through it, not " +
+                    quoted(to_string(cred->type)));
+    if (!host_given) r.missing("host", "required with sessions (no ARM lookup without a token)");
+    if (r.has("pat") && w.pat.enabled)
+      r.problem("pat", "does not apply with sessions (session tokens mint no PATs): remove it");
+    w.pat.enabled = false;
   }
 
   static bool is_workspace_resource_id(const std::string& id) {

@@ -99,6 +99,15 @@ json::object workspace_json(const WorkspaceConfig& w) {
   o["pat"] = pat_json(w.pat);
   o["allow"] = allow_json(w.allow);
   o["serve_entra_token"] = w.serve_entra_token;
+  if (w.sessions) {
+    json::array issuers(w.sessions->issuers.begin(), w.sessions->issuers.end());
+    json::array subjects(w.sessions->subjects.begin(), w.sessions->subjects.end());
+    o["sessions"] = {{"issuers", std::move(issuers)},
+                     {"subjects", std::move(subjects)},
+                     {"audience", w.sessions->audience},
+                     {"idle_timeout", format_duration(w.sessions->idle_timeout)},
+                     {"max_lifetime", format_duration(w.sessions->max_lifetime)}};
+  }
   return o;
 }
 

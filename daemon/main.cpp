@@ -32,6 +32,7 @@
 #include "daemon/server/router.h"
 #include "daemon/server/socket_setup.h"
 #include "daemon/server/unix_server.h"
+#include "daemon/session/session_registry.h"
 #include "daemon/state_dir_check.h"
 #include "daemon/state_dir_lock.h"
 #include "daemon/systemd.h"
@@ -199,6 +200,9 @@ int main(int argc, char** argv) {
   dbx::UidRateLimiter rate_limiter(config->limits.requests_per_second_per_uid,
                                    config->limits.request_burst_per_uid);
   router.set_accountability(&audit, &rate_limiter);
+  // CI sessions (issue 23): in memory only, kept across reloads, forgotten at exit.
+  dbx::SessionRegistry sessions(runtime, metered, config->request_deadline);
+  router.set_sessions(&sessions);
   const dbx::ServerLimits limits = dbx::server_limits(config->limits);
   // User and group lookups (NSS) run on the resolver's workers, never on the loop; its cache holds
   // the answers for kNamePositiveTtl (docs/SECURITY.md "Who may use a workspace").
@@ -365,6 +369,7 @@ int main(int argc, char** argv) {
   for (const auto& old : retired)
     if (auto b = old.lock()) b->abandon_waiters();
   broker->abandon_waiters();
+  sessions.clear();
   audit.flush();
   return 0;
 }

@@ -147,6 +147,7 @@ void append_audit_json_line(const AuditRecord& r, std::string& out) {
   number(",\"min_valid\":"sv, r.min_valid);
   text(",\"outcome\":"sv, to_string(r.outcome), false);
   text(",\"reason\":"sv, r.reason, true);
+  if (!r.session.empty()) text(",\"session\":"sv, r.session, false);
   out.append("}\n"sv);
 }
 
@@ -160,6 +161,7 @@ std::string audit_summary(const AuditRecord& r) {
   std::string line = "audit: " + std::string(to_string(r.outcome)) + " " + what + " to " + who;
   if (!r.token_id.empty()) line += ", token_id " + r.token_id;
   if (!r.fingerprint.empty()) line += ", fingerprint " + r.fingerprint;
+  if (!r.session.empty()) line += ", session " + r.session;
   if (!r.reason.empty()) line += ": " + r.reason;
   return line;
 }
@@ -183,6 +185,7 @@ std::string journal_datagram(const AuditRecord& r, std::string_view identifier) 
   if (r.min_valid) field(out, "DBXCRED_MIN_VALID", std::to_string(*r.min_valid));
   field(out, "DBXCRED_OUTCOME", to_string(r.outcome));
   if (!r.reason.empty()) field(out, "DBXCRED_REASON", r.reason);
+  if (!r.session.empty()) field(out, "DBXCRED_SESSION", r.session);
   return out;
 }
 

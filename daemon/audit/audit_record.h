@@ -30,6 +30,8 @@ struct AuditRecord {
   std::optional<std::int64_t> min_valid;  // seconds, the effective value
   AuditOutcome outcome = AuditOutcome::served;
   std::string reason;  // "" when served
+  // A CI session's request (daemon/session/): "kind iss=… sub=… repository=…" — who the job is.
+  std::string session;
 };
 
 // RFC 3339 UTC with milliseconds: 2026-12-01T21:04:05.123Z.

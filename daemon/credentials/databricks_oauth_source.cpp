@@ -97,7 +97,8 @@ void DatabricksOAuthSource::request_token(const std::string& host,
                  {"Accept", "application/json"}};
   if (client_.federation) {
     // Its writer (a CI runner, kubelet) rotates the file: read it for every exchange.
-    auto jwt = read_token_file(client_.token_file);
+    auto jwt =
+        client_.subject_token ? client_.subject_token() : read_token_file(client_.token_file);
     if (!jwt) {
       Error e = with_context(jwt.error(), what);
       runtime_.post([done = std::move(done), e = std::move(e)] { done(e); });

@@ -9,6 +9,7 @@
 // never leave for a host the config does not name). A 404 there falls back to {host}/oidc/v1/token.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -26,6 +27,9 @@ struct DatabricksOAuthClient {
   std::string client_secret_file;  // M2M, when the secret is not inline
   std::optional<std::string> client_secret;  // M2M inline secret
   std::string token_file;                    // federation
+  // Federation: when set, the subject token comes from here instead of token_file (a CI session's
+  // freshly fetched OIDC token, daemon/session/session_source.h).
+  std::function<Result<std::string>()> subject_token;
 };
 
 class DatabricksOAuthSource : public CredentialSource {

@@ -16,6 +16,7 @@
 #include "daemon/server/pat_reap_route.h"
 #include "daemon/server/peer_access.h"
 #include "daemon/server/rate_limit.h"
+#include "daemon/server/session_routes.h"
 
 namespace dbx {
 
@@ -171,6 +172,15 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     };
     return answer_pat_reap(broker, request.method, reap, query, peer, std::move(audited));
   }
+  if (is_sessions_path(path)) {
+    auto record = std::make_shared<AuditRecord>();
+    if (audit_ != nullptr) *record = audit_record(peer, "", "session");
+    auto audited = [this, record, counted = std::move(counted)](ApiResponse r) mutable {
+      if (audit_ != nullptr) audit(std::move(*record), r);
+      counted(std::move(r));
+    };
+    return answer_sessions(sessions_, broker, request, path, peer, record, std::move(audited));
+  }
   if (request.method != "GET") {
     ApiResponse r = error_response(make_error(ErrorCode::bad_request, "only GET is supported"));
     r.status = 405;
@@ -204,7 +214,7 @@ void Router::handle(const ApiRequest& request, const PeerIdentity& peer,
     auto slash = rest.find('/');
     if (slash != std::string_view::npos) {
       return workspace_call(broker, rest.substr(0, slash), rest.substr(slash + 1), query, peer,
-                            std::move(counted));
+                            request.session, std::move(counted));
     }
   }
   counted(error_response(
@@ -257,7 +267,8 @@ bool Router::answer_cached_pat(const Broker& broker, std::string_view path, std:
 
 void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
                             std::string_view action, std::string_view query,
-                            const PeerIdentity& peer, std::function<void(ApiResponse)> done_raw) {
+                            const PeerIdentity& peer, std::string_view session,
+                            std::function<void(ApiResponse)> done_raw) {
   // Every answer of a workspace call is one audit record; the serving branches add the token's
   // id or fingerprint and the effective min_valid before answering.
   auto record = std::make_shared<AuditRecord>();
@@ -277,6 +288,15 @@ void Router::workspace_call(const std::shared_ptr<Broker>& broker, std::string_v
     spdlog::warn("denied uid {} (pid {}) access to workspace {}: {}", peer.uid, peer.pid,
                  ws->name(), access.reason);
     return done(error_response(make_error(ErrorCode::forbidden, ws->denied_message(peer))));
+  }
+  if (ws->config().sessions) {
+    // A CI session's request (daemon/server/session_routes.h); a sessions-only workspace serves
+    // nothing without one. (Other workspaces ignore a session header: a job may use both.)
+    if (session.empty()) return done(error_response(session_required(*ws)));
+    const auto asked = min_valid_from(query);
+    if (!asked) return done(error_response(asked.error()));
+    return answer_session_call(sessions_, broker, *ws, action, *asked, session, peer, record,
+                               std::move(done));
   }
   if (action == "sdk-env") {
     const auto state = loopback_ ? loopback_() : nullptr;

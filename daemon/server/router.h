@@ -19,13 +19,16 @@
 namespace dbx {
 
 class AuditLog;          // daemon/audit/audit_log.h
+class SessionRegistry;   // daemon/session/session_registry.h
 class UidRateLimiter;    // daemon/server/rate_limit.h
 struct LoopbackState;    // daemon/server/loopback_routes.h
 struct UpstreamMetrics;  // daemon/upstream/metered_transport.h
 
 struct ApiRequest {
   std::string_view method;
-  std::string_view target;  // path and query, as sent
+  std::string_view target;        // path and query, as sent
+  std::string_view session = {};  // X-Dbxcred-Session: a CI session's secret (session_routes.h)
+  std::string_view body = {};     // POST /v1/sessions
 };
 
 struct ApiResponse {
@@ -72,13 +75,15 @@ class Router {
   void set_secret_rotation(std::function<Result<std::vector<std::string>>()> rotate) {
     rotate_secrets_ = std::move(rotate);
   }
+  // CI sessions (unset: /v1/sessions answers 404).
+  void set_sessions(SessionRegistry* sessions) { sessions_ = sessions; }
   // Upstream call counts and latencies for /metrics (unset: not reported).
   void set_upstream_metrics(const UpstreamMetrics* metrics) { upstream_metrics_ = metrics; }
 
  private:
   void workspace_call(const std::shared_ptr<Broker>& broker, std::string_view name,
                       std::string_view action, std::string_view query, const PeerIdentity& peer,
-                      std::function<void(ApiResponse)> done);
+                      std::string_view session, std::function<void(ApiResponse)> done);
   // The cache-hit path of GET /v1/workspaces/{ws}/pat: answers inline from a body serialized once
   // per PAT and returns true, or returns false (having done nothing) for the full path to run.
   bool answer_cached_pat(const Broker& broker, std::string_view path, std::string_view query,
@@ -104,6 +109,7 @@ class Router {
   const UpstreamMetrics* upstream_metrics_ = nullptr;
   AuditLog* audit_ = nullptr;
   UidRateLimiter* limiter_ = nullptr;
+  SessionRegistry* sessions_ = nullptr;
 };
 
 }  // namespace dbx

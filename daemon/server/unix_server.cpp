@@ -33,10 +33,15 @@ struct Session {
   struct Parked {
     std::string method;
     std::string target;
+    std::string session;
+    std::string body;
     std::function<void(ApiResponse)> done;
   };
   std::optional<Parked> parked;
 };
+
+// A CI session's secret (daemon/server/session_routes.h).
+constexpr std::string_view kSessionHeader = "X-Dbxcred-Session";
 
 void complete_identity(const std::shared_ptr<Session>& s, IdentityResolver& identities,
                        Router& router) {
@@ -47,7 +52,7 @@ void complete_identity(const std::shared_ptr<Session>& s, IdentityResolver& iden
     if (!s->parked) return;
     Session::Parked r = std::move(*s->parked);
     s->parked.reset();
-    router.handle(ApiRequest{r.method, r.target}, s->peer, std::move(r.done));
+    router.handle(ApiRequest{r.method, r.target, r.session, r.body}, s->peer, std::move(r.done));
   });
 }
 }  // namespace
@@ -98,10 +103,13 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
                 complete_identity(session, identities, router);
               if (s.resolving) {
                 s.parked = Session::Parked{std::string(req.method), std::string(req.target),
-                                           std::move(done)};
+                                           std::string(req.header(kSessionHeader).value_or("")),
+                                           std::string(req.body), std::move(done)};
                 return;
               }
-              router.handle(ApiRequest{req.method, req.target}, s.peer, std::move(done));
+              router.handle(ApiRequest{req.method, req.target,
+                                       req.header(kSessionHeader).value_or(""), req.body},
+                            s.peer, std::move(done));
             },
             std::nullopt};
       });

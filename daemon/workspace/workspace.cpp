@@ -179,6 +179,8 @@ std::optional<PatStatus> Workspace::pat_status() const {
 }
 
 void Workspace::start() {
+  // A sessions workspace has no token of its own to warm: each CI session brings its own.
+  if (config_.sessions) return;
   auth_->start();
   if (started_ || retired_) return;
   started_ = true;

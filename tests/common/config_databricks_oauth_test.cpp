@@ -87,7 +87,8 @@ TEST(DatabricksOAuthConfig, ProblemsNameTheJsonPath) {
        "credentials.x.client_secret_file: missing (a databricks_oauth credential needs "
        "client_secret_file or an inline client_secret)"},
       {R"({ "credentials": { "x": { "type": "databricks_federation" } } })",
-       "credentials.x.token_file: missing (required for a databricks_federation credential)"},
+       "credentials.x.token_file: missing (required for a databricks_federation credential, "
+       "unless only workspaces with \"sessions\" use it)"},
       {R"({ "credentials": { "x": { "type": "databricks_federation", "token_file": "/t",
                                     "tenant_id": "t" } } })",
        "credentials.x.tenant_id: unknown key for a databricks_federation credential (known: "

@@ -322,7 +322,42 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
                                                    "client_id": "c" } } })",
                     "credentials.gha.token_file: missing (required for a workload_identity "
-                    "credential)"},
+                    "credential, unless only workspaces with \"sessions\" use it)"},
+        ProblemCase{"TokenlessCredentialOfAPlainWorkspace",
+                    R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
+                                                   "client_id": "c" } },
+                         "workspaces": { "w": { "credential": "gha", "host": "https://h" } } })",
+                    "credentials.gha.token_file: missing (required for a workload_identity "
+                    "credential, unless only workspaces with \"sessions\" use it)"},
+        ProblemCase{"SessionsNeedAFederatedCredential",
+                    R"({ "credentials": { "cli": { "type": "azure_cli" } },
+                         "workspaces": { "w": { "credential": "cli", "host": "https://h",
+                           "sessions": { "issuers": ["https://i"], "subjects": ["repo:a/b:*"] } } } })",
+                    "workspaces.w.sessions: needs a workload_identity (Entra) or "
+                    "databricks_federation credential: the CI job's OIDC token is exchanged "
+                    "through it, not \"azure_cli\""},
+        ProblemCase{"SessionsSubjectStarAlone",
+                    R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
+                                                   "client_id": "c" } },
+                         "workspaces": { "w": { "credential": "gha", "host": "https://h",
+                           "sessions": { "issuers": ["https://i"], "subjects": ["*"] } } } })",
+                    "workspaces.w.sessions.subjects: a subject pattern must name something (not "
+                    "empty, not \"*\": one repository's job must not use another's federation)"},
+        ProblemCase{"SessionsWithoutIssuers",
+                    R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
+                                                   "client_id": "c" } },
+                         "workspaces": { "w": { "credential": "gha", "host": "https://h",
+                           "sessions": { "subjects": ["repo:a/b:*"] } } } })",
+                    "workspaces.w.sessions.issuers: missing (the OIDC issuers whose CI jobs may "
+                    "open a session, e.g. [\"https://token.actions.githubusercontent.com\"])"},
+        ProblemCase{"SessionsWithPat",
+                    R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "t",
+                                                   "client_id": "c" } },
+                         "workspaces": { "w": { "credential": "gha", "host": "https://h",
+                           "pat": { "lifetime": "1h" },
+                           "sessions": { "issuers": ["https://i"], "subjects": ["repo:a/b:*"] } } } })",
+                    "workspaces.w.pat: does not apply with sessions (session tokens mint no PATs): "
+                    "remove it"},
         ProblemCase{"EmptyRequiredField",
                     R"({ "credentials": { "gha": { "type": "workload_identity", "tenant_id": "",
                            "client_id": "c", "token_file": "/t" } } })",
@@ -488,7 +523,7 @@ TEST(ParseConfig, ReportsEveryProblemNotJustTheFirst) {
                   R"(workspaces.prod.credential: unknown credential "nope" (known: sp))",
                   R"(workspaces.prod.pat.lifetime: expected a duration like "1h", got "sixty")",
                   "workspaces.dev.colour: unknown key (known: credential, host, resource_id, "
-                  "management_token, pat, allow, serve_entra_token)"));
+                  "management_token, pat, allow, serve_entra_token, sessions)"));
 }
 
 TEST(ParseConfig, AppendsToExistingProblems) {

@@ -269,6 +269,31 @@ class Emulator:
         q = urllib.parse.urlencode({"host": host or self.host, "token_id": token_id})
         return self._control("DELETE", "pats?" + q)
 
+    # CI OIDC issuers (GitHub Actions, Azure DevOps; tests/emulator/ci_oidc.h) ----------------
+    def add_ci_job(self, kind="github", **fields):
+        """Registers a running CI job; returns {"request_url","request_token","issuer","subject",
+        "service_connection_id","ends_at"}. fields: repository, pipeline, subject, issuer,
+        service_connection_id, duration (seconds until the job ends)."""
+        body = {"kind": kind}
+        body.update(fields)
+        return self._control("POST", "ci/jobs", body)
+
+    def end_ci_job(self, request_token):
+        return self._control("POST", "ci/end-job", {"request_token": request_token})
+
+    def add_federated_credential(self, client_id, issuer, subject,
+                                 audience="api://AzureADTokenExchange"):
+        return self._control("POST", "ci/federated-credentials",
+                             {"client_id": client_id, "issuer": issuer, "subject": subject,
+                              "audience": audience})
+
+    def ci_settings(self, **changes):
+        """ci_settings() reads {"lifetime","github_fetches","azure_devops_fetches","exchanges",
+        "reused"}; ci_settings(lifetime=50) sets the OIDC tokens' lifetime."""
+        if not changes:
+            return self._control("GET", "ci/settings")
+        return self._control("POST", "ci/settings", changes)
+
     # Databricks OAuth (the workspace's /oidc endpoints) -----------------------------------
     def add_oauth_client(self, client_id, client_secret):
         """A Databricks-managed OAuth secret of service principal `client_id` (M2M)."""

@@ -110,6 +110,15 @@ HttpResponse Emulator::handle_aad(const HttpRequest& req, TimePoint now) {
                        "token was rotated; read the token file again.)",
                        now);
     }
+    if (!federated_ok && !p->federated_credentials.empty() && looks_like_jwt(assertion) &&
+        state_.ci().signs_for(parse_jwt_claims(assertion).value_or(JwtClaims{}).iss)) {
+      // A CI job's OIDC token, checked against the app's federated identity credentials.
+      if (auto failure = state_.ci().check(assertion, p->federated_credentials, now)) {
+        const int status = failure->first == 700024 ? 400 : 401;
+        return aad_error(status, "invalid_client", failure->first, failure->second, now);
+      }
+      federated_ok = true;
+    }
     if (!federated_ok) {
       if (!p->certificate) {
         if (p->federated_token) {

@@ -26,12 +26,15 @@ enum class Endpoint {
   clusters_list,
   oidc_discovery,
   oidc_token,
-  scim_me
+  scim_me,
+  github_oidc,  // the CI OIDC request endpoints (ci_oidc.h)
+  azure_devops_oidc
 };
-inline constexpr std::size_t kEndpointCount = 10;
+inline constexpr std::size_t kEndpointCount = 12;
 inline constexpr std::array<std::string_view, kEndpointCount> kEndpointNames = {
     "aad",           "imds",           "arm",        "token_create", "token_list", "token_delete",
-    "clusters_list", "oidc_discovery", "oidc_token", "scim_me"};
+    "clusters_list", "oidc_discovery", "oidc_token", "scim_me",      "github_oidc",
+    "azure_devops_oidc"};
 
 std::string_view endpoint_name(Endpoint e);
 std::optional<Endpoint> endpoint_from_name(std::string_view name);

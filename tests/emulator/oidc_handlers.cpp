@@ -138,6 +138,12 @@ HttpResponse Emulator::handle_oidc_token(const HttpRequest& req, TimePoint now) 
                          "No federation policy matches the subject token (iss " + claims->iss +
                              ", sub " + claims->sub + ")");
     }
+    // A CI job's OIDC token (ci_oidc.h): its signature and expiry checked, its use counted.
+    if (state_.ci().signs_for(claims->iss)) {
+      if (auto failure = state_.ci().check(subject, {}, now))
+        return oauth_error(400, "invalid_grant",
+                           "The subject token was refused: " + failure->second);
+    }
     std::int64_t lifetime = std::min(oidc.settings().federated_lifetime, *claims->exp - now_s);
     const OAuthToken& t = oidc.issue(host, policy->principal, now + std::chrono::seconds(lifetime));
     return token_answer(t, scope, now);

@@ -18,6 +18,8 @@ std::optional<Endpoint> classify(const HttpRequest& req) {
   if (p == "/oidc/.well-known/oauth-authorization-server") return Endpoint::oidc_discovery;
   if (p == "/oidc/v1/token") return Endpoint::oidc_token;
   if (p == "/metadata/identity/oauth2/token") return Endpoint::imds;
+  if (p == "/_ci/github/idtoken") return Endpoint::github_oidc;
+  if (p == "/_ci/azure-devops/oidctoken") return Endpoint::azure_devops_oidc;
   if (starts_with_icase(p, "/subscriptions/")) return Endpoint::arm;
   auto segs = split_path(p);
   if ((segs.size() == 3 && segs[1] == "oauth2" && segs[2] == "token") ||
@@ -64,6 +66,7 @@ HttpResponse Emulator::dispatch(const HttpRequest& req, std::optional<Endpoint> 
                                 TimePoint now) {
   if (!endpoint) {
     if (req.path.starts_with("/_emulator/oidc/")) return handle_oidc_control(req, now);
+    if (req.path.starts_with("/_emulator/ci/")) return handle_ci_control(req, now);
     if (req.path.starts_with("/_emulator/")) return handle_control(req, now);
     if (req.path.starts_with("/api/")) {
       return databricks_error(404, "ENDPOINT_NOT_FOUND",
@@ -83,6 +86,10 @@ HttpResponse Emulator::dispatch(const HttpRequest& req, std::optional<Endpoint> 
       return handle_oidc_discovery(req, now);
     case Endpoint::oidc_token:
       return handle_oidc_token(req, now);
+    case Endpoint::github_oidc:
+      return handle_github_oidc(req, now);
+    case Endpoint::azure_devops_oidc:
+      return handle_ado_oidc(req, now);
     default:
       return handle_databricks(req, *endpoint, now);
   }
@@ -104,7 +111,9 @@ HttpResponse Emulator::injected(Endpoint endpoint, const Fault& fault) const {
     case Endpoint::aad:
     case Endpoint::imds:
     case Endpoint::oidc_discovery:
-    case Endpoint::oidc_token: {
+    case Endpoint::oidc_token:
+    case Endpoint::github_oidc:
+    case Endpoint::azure_devops_oidc: {
       std::string error = r.status == 429 ? "throttled" : "temporarily_unavailable";
       return json_reply(r.status,
                         boost::json::object{{"error", error}, {"error_description", msg}});

@@ -47,6 +47,10 @@ class Emulator {
   // The principal of a Databricks OAuth token issued by `host`, if it is live.
   std::optional<std::string> oauth_principal(std::string_view host, std::string_view token,
                                              TimePoint now) const;
+  // ci_oidc_handlers.cpp
+  HttpResponse handle_github_oidc(const HttpRequest& req, TimePoint now);
+  HttpResponse handle_ado_oidc(const HttpRequest& req, TimePoint now);
+  HttpResponse handle_ci_control(const HttpRequest& req, TimePoint now);
   // control_handlers.cpp
   HttpResponse handle_control(const HttpRequest& req, TimePoint now);
 

@@ -68,6 +68,11 @@ void State::upsert_principal(PrincipalUpdate u) {
   if (u.workspace_user) p.workspace_user = *u.workspace_user;
 }
 
+void State::add_federated_credential(const std::string& client_id, FederatedCredential credential) {
+  upsert_principal(PrincipalUpdate{client_id, {}, {}, {}, {}, {}});
+  principals_[client_id].federated_credentials.push_back(std::move(credential));
+}
+
 const Principal* State::find_principal(std::string_view client_id) const {
   auto it = principals_.find(client_id);
   return it == principals_.end() ? nullptr : &it->second;

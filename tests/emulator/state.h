@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "tests/emulator/assertion.h"
+#include "tests/emulator/ci_oidc.h"
 #include "tests/emulator/oidc_state.h"
 
 namespace emu {
@@ -40,6 +41,7 @@ struct Principal {
   std::optional<CertificateKey> certificate;
   std::optional<std::string> federated_token;       // the currently valid federated assertion
   std::set<std::string> previous_federated_tokens;  // rotated away: now rejected with AADSTS700024
+  std::vector<FederatedCredential> federated_credentials;  // CI OIDC tokens accepted (ci_oidc.h)
   bool managed_identity = false;
   bool workspace_user = false;  // AAD token alone suffices at Databricks (no management headers)
   std::uint64_t order = 0;      // registration order; IMDS without client_id picks the first
@@ -90,6 +92,8 @@ class State {
   };
   void upsert_principal(PrincipalUpdate update);
   const Principal* find_principal(std::string_view client_id) const;
+  // Adds a federated identity credential, registering the principal if it is new.
+  void add_federated_credential(const std::string& client_id, FederatedCredential credential);
   // The managed identity named by client_id, or the first registered one when client_id is empty.
   const Principal* find_managed_identity(std::string_view client_id) const;
   std::vector<const Principal*> principals() const;
@@ -101,6 +105,8 @@ class State {
   // Databricks OAuth of the workspace hosts (oidc_state.h).
   OidcState& oidc() { return oidc_; }
   const OidcState& oidc() const { return oidc_; }
+  // The CI OIDC issuers (GitHub Actions, Azure DevOps).
+  CiOidc& ci() { return ci_; }
 
   const AadToken& issue_aad_token(std::string_view client_id, std::string_view resource,
                                   TimePoint now);
@@ -128,6 +134,7 @@ class State {
   std::map<std::string, ArmWorkspace, std::less<>> workspaces_;  // key: lower-cased resource id
   Settings settings_;
   OidcState oidc_;
+  CiOidc ci_;
   std::map<std::string, AadToken, std::less<>> aad_tokens_;
   // host → token_id → PAT, and value → (host, token_id) for authentication.
   std::map<std::string, std::map<std::string, Pat>, std::less<>> pats_;

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
-#include "daemon/credentials/client_assertion.h"
+#include "common/encoding.h"
 
 namespace dbx {
 
@@ -15,9 +15,10 @@ std::optional<boost::json::object> payload(std::string_view jwt) {
   const auto dot2 = dot1 == std::string_view::npos ? dot1 : jwt.find('.', dot1 + 1);
   if (dot2 == std::string_view::npos || jwt.find('.', dot2 + 1) != std::string_view::npos)
     return std::nullopt;
-  const std::string raw = base64url_decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
+  const auto raw = base64url_decode(jwt.substr(dot1 + 1, dot2 - dot1 - 1));
+  if (!raw) return std::nullopt;
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(raw, ec);
+  boost::json::value v = boost::json::parse(*raw, ec);
   if (ec || !v.is_object()) return std::nullopt;
   return std::move(v.as_object());
 }

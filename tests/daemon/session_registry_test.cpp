@@ -8,7 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include "daemon/credentials/client_assertion.h"
+#include "common/encoding.h"
 #include "tests/daemon/fake_runtime.h"
 #include "tests/daemon/fake_transport.h"
 

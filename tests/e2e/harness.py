@@ -3,9 +3,11 @@
 Every test gets a temp dir holding the config, the secret files, the state dir and the socket.
 Secrets are generated per test and never printed; assert_no_secret() checks outputs for them.
 """
+import fcntl
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +16,29 @@ import time
 import unittest
 
 from emulator import Emulator
+
+E2E_DIR = os.path.dirname(os.path.abspath(__file__))
+NODE_MODULES = os.path.join(E2E_DIR, "node_modules")
+
+
+def ensure_npm_clients():
+    """Installs the real SDK clients (package-lock.json) into tests/e2e/node_modules once, for every
+    test module that needs them. ctest runs modules in parallel and `npm ci` first deletes
+    node_modules, so the check and the install happen under one lock. Returns why the clients are
+    unavailable (no npm/node), or None; a failed install is an error."""
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        return "npm/node not installed: the real-SDK tests need Node.js 20+ and npm"
+    wanted = [os.path.join(NODE_MODULES, "@databricks", "sdk-experimental", "package.json"),
+              os.path.join(NODE_MODULES, "@azure", "identity", "package.json")]
+    with open(os.path.join(tempfile.gettempdir(), "dbxcred-e2e-npm.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all(os.path.exists(p) for p in wanted):
+            return None
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                           cwd=E2E_DIR, capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("npm ci failed in tests/e2e:\n" + r.stderr[-3000:])
+    return None
 
 BIN = os.environ.get("DBXCRED_BIN_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
 DBXCREDD = os.path.join(BIN, "daemon", "dbxcredd")

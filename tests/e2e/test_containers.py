@@ -19,11 +19,10 @@ import subprocess
 import threading
 import unittest
 
-from harness import DBXCRED, E2ETestCase
+from harness import DBXCRED, NODE_MODULES, E2ETestCase, ensure_npm_clients
 from test_databricks_cli import tcp_listeners_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NODE_MODULES = os.path.join(HERE, "node_modules")
 JOB_UID = 231072  # the first subordinate uid Debian gives the first user (/etc/subuid)
 OTHER_UID = JOB_UID + 65536
 
@@ -185,11 +184,16 @@ class ContainerJobTest(E2ETestCase):
             mine = hashlib.sha256(f.read()).hexdigest()
         with open(os.path.join(os.path.dirname(DBXCRED), "databricks-auth"), "rb") as f:
             other = hashlib.sha256(f.read()).hexdigest()
-        d = self.start({"uids": [JOB_UID], "executables": [{"sha256": mine}]}, more={
+        # Three allow lists on one service principal: its Entra token is served on none of them
+        # (docs/SECURITY.md "Workspaces sharing a credential"); `token` is each one's own PAT.
+        d = self.start({"uids": [JOB_UID], "executables": [{"sha256": mine}]},
+                       serve_entra_token=False, more={
             "bypath": self.workspace(allow={"uids": [JOB_UID],
-                                            "executables": ["/mnt/dbxcred"]}),
+                                            "executables": ["/mnt/dbxcred"]},
+                                     serve_entra_token=False),
             "othersha": self.workspace(allow={"uids": [JOB_UID],
-                                              "executables": [{"sha256": other}]})})
+                                              "executables": [{"sha256": other}]},
+                                       serve_entra_token=False)})
         self.assertFalse(os.path.exists("/mnt/dbxcred"))
         r = self.job(d, "mount --bind %s /mnt && for w in prod bypath othersha; do "
                         "/mnt/dbxcred token -w $w >/dev/null; echo $w=$?; done" % jobbin)
@@ -203,8 +207,10 @@ class ContainerJobTest(E2ETestCase):
         self.assertEqual(by_ws["bypath"]["outcome"], "denied")
         self.assertEqual(by_ws["othersha"]["outcome"], "denied")
 
-    @unittest.skipIf(shutil.which("node") is None, "node not installed")
     def test_the_real_js_sdk_lists_clusters_through_the_relay(self):
+        problem = ensure_npm_clients()
+        if problem:
+            self.skipTest(problem)
         d = self.start({"uids": [JOB_UID]})
         egress_path = os.path.join(self.tmp, "egress.sock")
         egress = Egress(egress_path, self.emu.port)

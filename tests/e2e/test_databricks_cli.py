@@ -16,7 +16,7 @@ import sys
 import time
 import unittest
 
-from harness import BIN, E2ETestCase
+from harness import BIN, E2ETestCase, ensure_npm_clients
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.join(HERE, "node_modules")
@@ -26,14 +26,7 @@ GO_SDK_MIN_CLI_SIZE = 1024 * 1024  # databricks-sdk-go config/cli_token_source.g
 
 
 def setUpModule():
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        return
-    if os.path.exists(os.path.join(NODE_MODULES, "@databricks", "sdk-experimental", "package.json")):
-        return
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise RuntimeError("npm ci failed in tests/e2e:\n" + r.stderr[-3000:])
+    ensure_npm_clients()
 
 
 def listening_tcp_inodes():

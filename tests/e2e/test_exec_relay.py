@@ -22,7 +22,7 @@ import unittest
 import urllib.parse
 
 from emulator import DATABRICKS_RESOURCE
-from harness import DBXCRED, E2ETestCase, poll_until
+from harness import DBXCRED, E2ETestCase, poll_until, ensure_npm_clients
 from test_databricks_cli import as_nobody, tcp_listeners_of
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -30,16 +30,7 @@ NODE_MODULES = os.path.join(HERE, "node_modules")
 
 
 def setUpModule():
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        return
-    wanted = [os.path.join(NODE_MODULES, "@databricks", "sdk-experimental", "package.json"),
-              os.path.join(NODE_MODULES, "@azure", "identity", "package.json")]
-    if all(os.path.exists(p) for p in wanted):
-        return
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise RuntimeError("npm ci failed in tests/e2e:\n" + r.stderr[-3000:])
+    ensure_npm_clients()
 
 
 def get(url, headers=None, timeout=10):

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from emulator import DATABRICKS_RESOURCE, MANAGEMENT_RESOURCE
-from harness import DBXCREDD, E2ETestCase
+from harness import DBXCREDD, E2ETestCase, ensure_npm_clients
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_MODULES = os.path.join(HERE, "node_modules")
@@ -28,17 +28,7 @@ NPM_PROBLEM = None  # why the npm clients are unavailable, or None
 
 def setUpModule():
     global NPM_PROBLEM
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        NPM_PROBLEM = "npm/node not installed: the real-SDK tests need Node.js 20+ and npm"
-        return
-    wanted = [os.path.join(NODE_MODULES, "@databricks", "sdk-experimental", "package.json"),
-              os.path.join(NODE_MODULES, "@azure", "identity", "package.json")]
-    if all(os.path.exists(p) for p in wanted):
-        return
-    r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=HERE,
-                       capture_output=True, text=True, timeout=600)
-    if r.returncode != 0:
-        raise RuntimeError("npm ci failed in tests/e2e:\n" + r.stderr[-3000:])
+    NPM_PROBLEM = ensure_npm_clients()
 
 
 def free_port():

@@ -11,9 +11,17 @@
 // - timeouts need no timer per connection: each phase (idle, reading a request, writing an answer,
 //   lingering) has one fixed timeout, so its connections, queued in the order they entered it,
 //   expire in that order — one Runtime timer serves them all, armed for the earliest deadline.
+//
+// On the Unix socket every read also says who sent the bytes (request_sender.h): SO_PASSCRED (and
+// SO_PASSPIDFD where the kernel has it) on the listening socket, inherited by every accepted one;
+// reads are recvmsg calls that take SCM_CREDENTIALS (and SCM_PIDFD). The kernel ends a read where
+// the sender changes, so each read has one sender; a request continued by another sender is
+// answered 400. The TCP listeners read as before.
 #include "daemon/server/http_listener.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
@@ -21,9 +29,21 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <type_traits>
 #include <utility>
+
+#include "daemon/server/request_sender.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76  // Linux 6.5 (asm-generic/socket.h); older headers lack it
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
 
 namespace dbx {
 
@@ -99,10 +119,21 @@ asio::ip::tcp protocol_of(asio::ip::tcp*) {
   return asio::ip::tcp::v4();
 }
 
+// Asks the kernel to tag every message read from `fd` (and from the connections a listening `fd`
+// accepts) with its sender: SCM_CREDENTIALS, and SCM_PIDFD on Linux 6.5+ (older: the pid only).
+void pass_senders(int fd) {
+  const int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0)
+    spdlog::warn("SO_PASSCRED: {}", std::strerror(errno));
+  (void)::setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on);  // ENOPROTOOPT before 6.5
+}
+
 template <class Proto>
 class Listener final : public HttpListener, public std::enable_shared_from_this<Listener<Proto>> {
  public:
   using Socket = typename Proto::socket;
+  // The Unix socket knows who sent each byte; the loopback TCP ports do not.
+  static constexpr bool kSenders = std::is_same_v<Proto, asio::local::stream_protocol>;
 
   Listener(asio::io_context& io, Runtime& runtime, ServerLimits limits, OnConnect on_connect)
       : io_(io),
@@ -119,11 +150,15 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   }
 
   void serve(int listening_fd) override {
+    if constexpr (kSenders) pass_senders(listening_fd);
     acceptor_.assign(protocol(), listening_fd);
     accept();
   }
 
-  void adopt(int connected_fd) override { admit(Socket(io_, protocol(), connected_fd)); }
+  void adopt(int connected_fd) override {
+    if constexpr (kSenders) pass_senders(connected_fd);
+    admit(Socket(io_, protocol(), connected_fd));
+  }
 
   void stop() override {
     stopping_ = true;
@@ -168,7 +203,8 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     Conn* prev = nullptr;
     Conn* next = nullptr;
     Queue* queue = nullptr;
-    std::array<char, 512> wait_buf;  // what wait() reads (most requests fit)
+    std::array<char, 512> wait_buf;  // what wait() reads (most requests fit; TCP only)
+    RequestSender sender;            // Unix socket: who sent the latest read's bytes
     std::size_t drained = 0;         // lingering: bytes read and dropped
     bool admitted = false;           // counted in open_ (else in refusing_)
     bool dispatching = false;        // inside the dispatch call
@@ -242,7 +278,8 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   void read(const ConnPtr& c) {
     for (;;) {
       boost::system::error_code ec;
-      const std::size_t n = c->sock.read_some(asio::buffer(rbuf_), ec);
+      bool other_sender = false;
+      const std::size_t n = receive(*c, ec, other_sender);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         wait(c);
         return;
@@ -251,8 +288,77 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
         finish(*c);
         return;
       }
+      if (other_sender) return refuse_other_sender(c);
       if (!consume(c, std::string_view(rbuf_.data(), n), n < rbuf_.size())) return;
     }
+  }
+
+  // One read into rbuf_. On the Unix socket a recvmsg that also notes the sender in c.sender
+  // (kept while it stays the same: a connection whose sender does not change costs nothing more);
+  // `other_sender`: the connection holds part of a request that another sender began.
+  std::size_t receive(Conn& c, boost::system::error_code& ec, bool& other_sender) {
+    if constexpr (!kSenders) {
+      return c.sock.read_some(asio::buffer(rbuf_), ec);
+    } else {
+      iovec iov{rbuf_.data(), rbuf_.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int) * 4)];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = 0;
+      do {
+        n = ::recvmsg(c.sock.native_handle(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        ec.assign(errno, boost::system::system_category());
+        return 0;
+      }
+      if (n == 0) {
+        ec = asio::error::eof;
+        return 0;
+      }
+      pid_t pid = 0;
+      int pidfd = -1;
+      for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
+        if (h->cmsg_level != SOL_SOCKET) continue;
+        const std::size_t data = h->cmsg_len - CMSG_LEN(0);
+        if (h->cmsg_type == SCM_CREDENTIALS && data >= sizeof(ucred)) {
+          ucred cred{};
+          std::memcpy(&cred, CMSG_DATA(h), sizeof cred);
+          pid = cred.pid;
+        } else if (h->cmsg_type == SCM_PIDFD && data >= sizeof(int)) {
+          std::memcpy(&pidfd, CMSG_DATA(h), sizeof pidfd);
+        } else if (h->cmsg_type == SCM_RIGHTS) {
+          // Descriptors a client passed: not wanted, and not to be kept open.
+          for (std::size_t i = 0; i + sizeof(int) <= data; i += sizeof(int)) {
+            int fd = -1;
+            std::memcpy(&fd, CMSG_DATA(h) + i, sizeof fd);
+            ::close(fd);
+          }
+        }
+      }
+      if (pid != c.sender.pid || (pidfd >= 0 && !c.sender.pidfd)) {
+        other_sender = pid != c.sender.pid && !c.in.empty();
+        c.sender.pid = pid;
+        c.sender.pidfd = pidfd >= 0 ? own_fd(pidfd) : nullptr;
+      } else if (pidfd >= 0) {
+        ::close(pidfd);  // the same sender as before: its pidfd is kept already
+      }
+      return static_cast<std::size_t>(n);
+    }
+  }
+
+  // A request whose bytes came from two processes is no one's: 400, and the connection closes.
+  void refuse_other_sender(const ConnPtr& c) {
+    std::string().swap(c->in);
+    unqueue(*c);
+    ApiResponse r = error_response(
+        make_error(ErrorCode::bad_request, "a request's bytes came from more than one process"));
+    r.status = 400;
+    http_listener::serialize_response(r, false, wbuf_);
+    send(c, false, /*linger=*/true);
   }
 
   // Serves what was read (`data`, in rbuf_ or the connection's wait buffer). True: read on.
@@ -277,7 +383,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     std::size_t used = 0;
     bool more = true;
     while (more) {
-      const RequestParse p = parse_request(data.substr(used), parse_limits_);
+      RequestParse p = parse_request(data.substr(used), parse_limits_);
       if (p.kind == RequestParse::Kind::incomplete) {
         if (used < data.size()) {
           // From its first byte, the whole request must arrive within header_timeout: a
@@ -299,6 +405,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
       }
       used += p.size;
       unqueue(*c);
+      if constexpr (kSenders) p.request.sender = &c->sender;
       more = dispatch(c, p.request);
     }
     keep_rest(*c, data, used);
@@ -386,11 +493,23 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     read(c);
   }
 
-  // Waits for the client's next bytes with a read into the connection's own small buffer, not
-  // with async_wait: Asio re-arms the descriptor (epoll_ctl) for every async_wait, but not for a
-  // read, which it tries at once only when the last one did not empty the socket. One syscall
+  // Waits for the client's next bytes. TCP: with a read into the connection's own small buffer,
+  // not with async_wait: Asio re-arms the descriptor (epoll_ctl) for every async_wait, but not for
+  // a read, which it tries at once only when the last one did not empty the socket. One syscall
   // less per request; 512 bytes more per connection. Longer requests go on in read().
+  // The Unix socket: with async_wait, then read() (recvmsg), since Asio's reads cannot take the
+  // sender's credentials; lingering drops bytes, so it reads as TCP does.
   void wait(const ConnPtr& c) {
+    if constexpr (kSenders) {
+      if (!c->lingering) {
+        c->sock.async_wait(Socket::wait_read, [c](boost::system::error_code ec) {
+          Listener& l = *c->owner;
+          if (ec) return l.finish(*c);  // closed by a deadline or a stop
+          l.read(c);
+        });
+        return;
+      }
+    }
     c->sock.async_read_some(
         asio::buffer(c->wait_buf), [c](boost::system::error_code ec, std::size_t n) {
           Listener& l = *c->owner;

@@ -51,12 +51,6 @@ int pidfd_liveness(int pidfd) {
 #endif
 }
 
-FileKey key_of(const struct stat& st) {
-  return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                 static_cast<std::int64_t>(st.st_size),
-                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 PeerProcess unknown(pid_t pid, bool pidfd, std::string why) {
   PeerProcess p;
   p.pid = pid;
@@ -98,11 +92,18 @@ PeerProcess read_exe(pid_t pid, bool pidfd, const ProcessProbe& probe) {
   p.pid = pid;
   p.pidfd = pidfd;
   p.exe = path;
-  p.file = key_of(running);
+  p.file = file_key(running);
   return p;
 }
 
 }  // namespace
+
+FileKey file_key(const struct stat& st) {
+  return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                 static_cast<std::int64_t>(st.st_size),
+                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                 static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
 
 int peer_pidfd(int sock) {
   int pidfd = -1;
@@ -153,6 +154,22 @@ PeerProcess identify_process(int pidfd, pid_t pid, const ProcessProbe& probe) {
                    "the daemon cannot see /proc/" + std::to_string(named) +
                        " (ProtectProc=invisible or hidepid= hides other users' processes)");
   return p;
+}
+
+PeerProcess identify_pid(pid_t pid, const ProcessProbe& probe) {
+  if (pid <= 0) return unknown(0, false, "the sender's pid is unknown");
+#ifdef SYS_pidfd_open
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0 && errno == ESRCH)
+    return unknown(pid, false, "process " + std::to_string(pid) + " has exited");
+  if (pidfd >= 0) {
+    PeerProcess p = identify_process(pidfd, pid, probe);
+    ::close(pidfd);
+    p.pidfd = false;  // opened by pid: not the kernel's word for the sender
+    return p;
+  }
+#endif
+  return identify_process(-1, pid, probe);
 }
 
 PeerProcess identify_peer_process(int sock, pid_t fallback_pid) {

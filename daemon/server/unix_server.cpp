@@ -12,6 +12,8 @@
 #include "daemon/server/http_listener.h"
 #include "daemon/server/identity_resolver.h"
 #include "daemon/server/peer.h"
+#include "daemon/server/peer_access.h"
+#include "daemon/server/request_sender.h"
 
 namespace dbx {
 
@@ -34,6 +36,7 @@ struct Session {
     std::string method;
     std::string target;
     std::function<void(ApiResponse)> done;
+    std::optional<RequestSender> sender;  // who sent it (noted again once the identity is filled)
   };
   std::optional<Parked> parked;
 };
@@ -47,6 +50,7 @@ void complete_identity(const std::shared_ptr<Session>& s, IdentityResolver& iden
     if (!s->parked) return;
     Session::Parked r = std::move(*s->parked);
     s->parked.reset();
+    if (r.sender) note_sender(s->peer, *r.sender);
     router.handle(ApiRequest{r.method, r.target}, s->peer, std::move(r.done));
   });
 }
@@ -96,9 +100,13 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
               if (!s.resolving && s.peer.names_generation != identities.generation() &&
                   !identities.fill(s.peer))
                 complete_identity(session, identities, router);
+              // allow.executables and the audit record judge the process that sent this
+              // request, which need not be the one that connected (docs/SECURITY.md).
+              if (req.sender != nullptr) note_sender(s.peer, *req.sender);
               if (s.resolving) {
                 s.parked = Session::Parked{std::string(req.method), std::string(req.target),
-                                           std::move(done)};
+                                           std::move(done), std::nullopt};
+                if (req.sender != nullptr) s.parked->sender = *req.sender;
                 return;
               }
               router.handle(ApiRequest{req.method, req.target}, s.peer, std::move(done));

@@ -303,6 +303,8 @@ class SenderTest(AuditTestCase):
         finally:
             p.kill()
             p.wait()
+            p.stdout.close()
+            p.stderr.close()
         self.assertNotEqual(sender, connector)
         recs = self.records(1)
         rec = [x for x in recs if x["workspace"] == "jobs"][-1]

@@ -493,20 +493,22 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     read(c);
   }
 
-  // Waits for the client's next bytes. TCP: with a read into the connection's own small buffer,
-  // not with async_wait: Asio re-arms the descriptor (epoll_ctl) for every async_wait, but not for
-  // a read, which it tries at once only when the last one did not empty the socket. One syscall
+  // Waits for the client's next bytes with a read into the connection's own small buffer, not
+  // with async_wait: Asio re-arms the descriptor (epoll_ctl) for every async_wait, but not for a
+  // read, which it tries at once only when the last one did not empty the socket. One syscall
   // less per request; 512 bytes more per connection. Longer requests go on in read().
-  // The Unix socket: with async_wait, then read() (recvmsg), since Asio's reads cannot take the
-  // sender's credentials; lingering drops bytes, so it reads as TCP does.
+  // The Unix socket: Asio's reads cannot take the sender's credentials, so that read only peeks
+  // (MSG_PEEK: the bytes stay) and read() takes them with recvmsg. A peek costs a plain copy of at
+  // most 512 bytes where async_wait's epoll_ctl costs a re-arm. Lingering drops bytes: no peek.
   void wait(const ConnPtr& c) {
     if constexpr (kSenders) {
       if (!c->lingering) {
-        c->sock.async_wait(Socket::wait_read, [c](boost::system::error_code ec) {
-          Listener& l = *c->owner;
-          if (ec) return l.finish(*c);  // closed by a deadline or a stop
-          l.read(c);
-        });
+        c->sock.async_receive(asio::buffer(c->wait_buf), Socket::message_peek,
+                              [c](boost::system::error_code ec, std::size_t) {
+                                Listener& l = *c->owner;
+                                if (ec) return l.finish(*c);  // end of stream, reset, a deadline
+                                l.read(c);
+                              });
         return;
       }
     }

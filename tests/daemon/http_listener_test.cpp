@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,32 @@ TEST_F(Listening, LeaksNoDescriptorOverManyRequestsAndConnections) {
   }
   EXPECT_EQ(seen_.size(), 550u);
   EXPECT_EQ(listener_->connections(), 1u);
+  EXPECT_EQ(open_fds(), before);
+}
+
+// Descriptors a client passes along with its bytes (SCM_RIGHTS) are closed, not collected.
+TEST_F(Listening, ClosesDescriptorsAClientPassesWithItsRequest) {
+  const int fd = connect();
+  const std::size_t before = open_fds();
+  for (int i = 0; i < 20; ++i) {
+    char request[] = "GET /r HTTP/1.1\r\nHost: x\r\n\r\n";
+    iovec iov{request, sizeof request - 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    const int passed = STDERR_FILENO;
+    std::memcpy(CMSG_DATA(h), &passed, sizeof passed);
+    ASSERT_EQ(::sendmsg(fd, &msg, MSG_NOSIGNAL), static_cast<ssize_t>(iov.iov_len));
+    pump();
+  }
+  EXPECT_EQ(answers(receive(fd)), 20u);
   EXPECT_EQ(open_fds(), before);
 }
 

@@ -44,6 +44,7 @@ struct PeerIdentity {
   // (not the one that connected; request_sender.h), and this its pidfd where the kernel gave one.
   bool sender_known = false;
   std::shared_ptr<const int> sender_pidfd;
+  bool sender_pidfd_by_pid = false;  // opened by the daemon for the pid (not the kernel's)
 };
 
 // Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and

@@ -36,21 +36,6 @@ std::string read_small_file(const std::string& path) {
   return out;
 }
 
-// 0: alive; ESRCH: exited (reaped or zombie both count: its /proc entry is no longer trustworthy
-// once reaped, and a zombie has no executable); other errno: could not ask.
-int pidfd_liveness(int pidfd) {
-#ifdef SYS_pidfd_send_signal
-  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return 0;
-  // EPERM: not ours to signal (another uid, no CAP_KILL: every other user's process under the
-  // shipped unit), but the kernel checks permission only after finding the process alive.
-  if (errno == EPERM) return 0;
-  return errno;
-#else
-  (void)pidfd;
-  return ENOSYS;
-#endif
-}
-
 PeerProcess unknown(pid_t pid, bool pidfd, std::string why) {
   PeerProcess p;
   p.pid = pid;
@@ -97,6 +82,19 @@ PeerProcess read_exe(pid_t pid, bool pidfd, const ProcessProbe& probe) {
 }
 
 }  // namespace
+
+int pidfd_liveness(int pidfd) {
+#ifdef SYS_pidfd_send_signal
+  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return 0;
+  // EPERM: not ours to signal (another uid, no CAP_KILL: every other user's process under the
+  // shipped unit), but the kernel checks permission only after finding the process alive.
+  if (errno == EPERM) return 0;
+  return errno;
+#else
+  (void)pidfd;
+  return ENOSYS;
+#endif
+}
 
 FileKey file_key(const struct stat& st) {
   return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),

@@ -58,6 +58,11 @@ int peer_pidfd(int sock);
 // this daemon cannot see; -1 it has exited; -2 the fdinfo could not be read.
 pid_t pidfd_pid(int pidfd, const ProcessProbe& probe = {});
 
+// Whether the process `pidfd` names lives: 0 alive; ESRCH exited (reaped or zombie both count: its
+// /proc entry is no longer trustworthy once reaped, and a zombie has no executable); another
+// errno: could not ask.
+int pidfd_liveness(int pidfd);
+
 // Identifies the process `pidfd` names (pidfd >= 0), else the process `pid` (racy, see above).
 PeerProcess identify_process(int pidfd, pid_t pid, const ProcessProbe& probe = {});
 

@@ -210,6 +210,9 @@ TEST_F(Listening, LeaksNoDescriptorOverManyRequestsAndConnections) {
 // Descriptors a client passes along with its bytes (SCM_RIGHTS) are closed, not collected.
 TEST_F(Listening, ClosesDescriptorsAClientPassesWithItsRequest) {
   const int fd = connect();
+  // A first request without descriptors: the listener keeps the sender's pidfd from then on.
+  send(fd, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(answers(receive(fd)), 1u);
   const std::size_t before = open_fds();
   for (int i = 0; i < 20; ++i) {
     char request[] = "GET /r HTTP/1.1\r\nHost: x\r\n\r\n";

@@ -16,12 +16,6 @@ namespace dbx {
 
 namespace {
 
-FileKey key_of(const struct stat& st) {
-  return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                 static_cast<std::int64_t>(st.st_size),
-                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 // The rule's path with every symlink resolved; "" when it does not exist.
 std::string resolved(const std::string& path) {
   char buf[PATH_MAX];
@@ -56,7 +50,7 @@ std::optional<std::string> ExeHashCache::sha256(const std::string& path, const F
   std::optional<std::string> hash;
   // The file opened must be the one the key describes (the process's executable), not whatever
   // the path names by now.
-  if (::fstat(fd, &st) == 0 && key_of(st) == key) hash = sha256_of_fd(fd);
+  if (::fstat(fd, &st) == 0 && file_key(st) == key) hash = sha256_of_fd(fd);
   ::close(fd);
   if (!hash) return std::nullopt;
   ++files_hashed_;
@@ -78,7 +72,7 @@ void ExeHashCache::prime(const Config& config) {
       const std::string path = resolved(rule.path);
       struct stat st {};
       if (path.empty() || ::stat(path.c_str(), &st) != 0) continue;
-      sha256(path, key_of(st));
+      sha256(path, file_key(st));
     }
   }
 }

@@ -1,7 +1,7 @@
 // `allow.executables` (SPEC.md): does the connecting process run one of the listed programs?
 // Paths are compared after resolving symlinks on both sides; a `sha256` entry also compares the
-// content of the file the process runs, hashed once per (device, inode, size, mtime) and cached.
-// Rule files are hashed when a configuration is loaded (prime), so a request hashes only a
+// content of the file the process runs, hashed once per (device, inode, size, mtime, ctime) and
+// cached. Rule files are hashed when a configuration is loaded (prime), so a request hashes only a
 // program it has not seen in that form (docs/AUDIT.md).
 #pragma once
 

@@ -11,9 +11,17 @@
 // - timeouts need no timer per connection: each phase (idle, reading a request, writing an answer,
 //   lingering) has one fixed timeout, so its connections, queued in the order they entered it,
 //   expire in that order — one Runtime timer serves them all, armed for the earliest deadline.
+//
+// On the Unix socket every read also says who sent the bytes (request_sender.h): SO_PASSCRED (and
+// SO_PASSPIDFD where the kernel has it) on the listening socket, inherited by every accepted one;
+// reads are recvmsg calls that take SCM_CREDENTIALS (and SCM_PIDFD). The kernel ends a read where
+// the sender changes, so each read has one sender; a request continued by another sender is
+// answered 400. The TCP listeners read as before.
 #include "daemon/server/http_listener.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <boost/asio/io_context.hpp>
@@ -21,9 +29,22 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+#include <type_traits>
 #include <utility>
+
+#include "daemon/server/recvmsg_op.hpp"
+#include "daemon/server/request_sender.h"
+
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76  // Linux 6.5 (asm-generic/socket.h); older headers lack it
+#endif
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
 
 namespace dbx {
 
@@ -99,10 +120,27 @@ asio::ip::tcp protocol_of(asio::ip::tcp*) {
   return asio::ip::tcp::v4();
 }
 
+// Asks the kernel to tag every message read from `fd` (and from the connections a listening `fd`
+// accepts) with its sender: SCM_CREDENTIALS, and SCM_PIDFD on Linux 6.5+ (older: the pid only).
+// True when SCM_PIDFD is on (each connection turns it off after its first message).
+bool pass_senders(int fd) {
+  const int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof on) != 0)
+    spdlog::warn("SO_PASSCRED: {}", std::strerror(errno));
+  return ::setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof on) == 0;  // ENOPROTOOPT < 6.5
+}
+
+// Room for SCM_CREDENTIALS, SCM_PIDFD and a few descriptors a client may pass (SCM_RIGHTS, closed
+// unread; those that do not fit the kernel closes itself).
+constexpr std::size_t kControlSize =
+    CMSG_SPACE(sizeof(ucred)) + CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(int) * 4);
+
 template <class Proto>
 class Listener final : public HttpListener, public std::enable_shared_from_this<Listener<Proto>> {
  public:
   using Socket = typename Proto::socket;
+  // The Unix socket knows who sent each byte; the loopback TCP ports do not.
+  static constexpr bool kSenders = std::is_same_v<Proto, asio::local::stream_protocol>;
 
   Listener(asio::io_context& io, Runtime& runtime, ServerLimits limits, OnConnect on_connect)
       : io_(io),
@@ -119,11 +157,15 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   }
 
   void serve(int listening_fd) override {
+    if constexpr (kSenders) pass_pidfd_ = pass_senders(listening_fd);
     acceptor_.assign(protocol(), listening_fd);
     accept();
   }
 
-  void adopt(int connected_fd) override { admit(Socket(io_, protocol(), connected_fd)); }
+  void adopt(int connected_fd) override {
+    if constexpr (kSenders) pass_pidfd_ = pass_senders(connected_fd);
+    admit(Socket(io_, protocol(), connected_fd));
+  }
 
   void stop() override {
     stopping_ = true;
@@ -169,9 +211,15 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     Conn* next = nullptr;
     Queue* queue = nullptr;
     std::array<char, 512> wait_buf;  // what wait() reads (most requests fit)
-    std::size_t drained = 0;         // lingering: bytes read and dropped
-    bool admitted = false;           // counted in open_ (else in refusing_)
-    bool dispatching = false;        // inside the dispatch call
+    RequestSender sender;            // Unix socket: who sent the latest read's bytes
+    // Unix socket: what wait()'s recvmsg fills while it is pending.
+    iovec wait_iov{};
+    msghdr wait_msg{};
+    alignas(cmsghdr) std::array<char, kControlSize> control{};
+    bool pidfd_on = false;     // SO_PASSPIDFD still on (until the first message is read)
+    std::size_t drained = 0;   // lingering: bytes read and dropped
+    bool admitted = false;     // counted in open_ (else in refusing_)
+    bool dispatching = false;  // inside the dispatch call
     bool lingering = false;
     bool close_after_write = false;
     bool linger_after_write = false;
@@ -216,6 +264,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     auto c = std::make_shared<Conn>(std::move(sock), this->shared_from_this());
     c->admitted = true;
     c->dispatch = std::move(admission.dispatch);
+    if constexpr (kSenders) c->pidfd_on = pass_pidfd_;
     // Idle until its first byte: a client that connects and never sends is closed after
     // idle_timeout like a kept-alive one, instead of holding a slot forever.
     enqueue(*c, idle_);
@@ -242,7 +291,8 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   void read(const ConnPtr& c) {
     for (;;) {
       boost::system::error_code ec;
-      const std::size_t n = c->sock.read_some(asio::buffer(rbuf_), ec);
+      bool other_sender = false;
+      const std::size_t n = receive(*c, ec, other_sender);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
         wait(c);
         return;
@@ -251,8 +301,79 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
         finish(*c);
         return;
       }
+      if (other_sender) return refuse_other_sender(c);
       if (!consume(c, std::string_view(rbuf_.data(), n), n < rbuf_.size())) return;
     }
+  }
+
+  // One read into rbuf_. On the Unix socket a recvmsg that also notes the sender (take_sender);
+  // `other_sender`: the connection holds part of a request that another sender began.
+  std::size_t receive(Conn& c, boost::system::error_code& ec, bool& other_sender) {
+    if constexpr (!kSenders) {
+      return c.sock.read_some(asio::buffer(rbuf_), ec);
+    } else {
+      iovec iov{rbuf_.data(), rbuf_.size()};
+      alignas(cmsghdr) char control[kControlSize];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      std::size_t n = 0;
+      if (recvmsg_op::attempt(c.sock.native_handle(), msg, sizeof control, ec, n) ==
+          recvmsg_op::detail::reactor_op::not_done) {
+        ec = asio::error::would_block;
+        return 0;
+      }
+      if (!ec) other_sender = take_sender(c, msg);
+      return n;
+    }
+  }
+
+  // Notes the sender of the message `msg` holds in c.sender (kept while it stays the same: a
+  // connection whose sender does not change costs no syscall more). True: the connection holds
+  // part of a request that another sender began.
+  bool take_sender(Conn& c, msghdr& msg) {
+    pid_t pid = 0;
+    int pidfd = -1;
+    for (cmsghdr* h = CMSG_FIRSTHDR(&msg); h != nullptr; h = CMSG_NXTHDR(&msg, h)) {
+      if (h->cmsg_level != SOL_SOCKET) continue;
+      const std::size_t data = h->cmsg_len - CMSG_LEN(0);
+      if (h->cmsg_type == SCM_CREDENTIALS && data >= sizeof(ucred)) {
+        ucred cred{};
+        std::memcpy(&cred, CMSG_DATA(h), sizeof cred);
+        pid = cred.pid;
+      } else if (h->cmsg_type == SCM_PIDFD && data >= sizeof(int)) {
+        if (pidfd >= 0) ::close(pidfd);
+        std::memcpy(&pidfd, CMSG_DATA(h), sizeof pidfd);
+      } else if (h->cmsg_type == SCM_RIGHTS) {
+        // Descriptors a client passed: not wanted, and not to be kept open.
+        for (std::size_t i = 0; i + sizeof(int) <= data; i += sizeof(int)) {
+          int fd = -1;
+          std::memcpy(&fd, CMSG_DATA(h) + i, sizeof fd);
+          ::close(fd);
+        }
+      }
+    }
+    if (c.pidfd_on) {
+      // The first message came with its pidfd; later ones need only the pid (request_sender.h).
+      c.pidfd_on = false;
+      const int off = 0;
+      (void)::setsockopt(c.sock.native_handle(), SOL_SOCKET, SO_PASSPIDFD, &off, sizeof off);
+    }
+    const bool had_sender = c.sender.known;
+    if (!note_message_sender(c.sender, pid, pidfd, rt_.steady_now())) return false;
+    return had_sender && !c.in.empty();
+  }
+
+  // A request whose bytes came from two processes is no one's: 400, and the connection closes.
+  void refuse_other_sender(const ConnPtr& c) {
+    std::string().swap(c->in);
+    unqueue(*c);
+    ApiResponse r = error_response(
+        make_error(ErrorCode::bad_request, "a request's bytes came from more than one process"));
+    r.status = 400;
+    http_listener::serialize_response(r, false, wbuf_);
+    send(c, false, /*linger=*/true);
   }
 
   // Serves what was read (`data`, in rbuf_ or the connection's wait buffer). True: read on.
@@ -277,7 +398,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
     std::size_t used = 0;
     bool more = true;
     while (more) {
-      const RequestParse p = parse_request(data.substr(used), parse_limits_);
+      RequestParse p = parse_request(data.substr(used), parse_limits_);
       if (p.kind == RequestParse::Kind::incomplete) {
         if (used < data.size()) {
           // From its first byte, the whole request must arrive within header_timeout: a
@@ -299,6 +420,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
       }
       used += p.size;
       unqueue(*c);
+      if constexpr (kSenders) p.request.sender = &c->sender;
       more = dispatch(c, p.request);
     }
     keep_rest(*c, data, used);
@@ -390,7 +512,29 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   // with async_wait: Asio re-arms the descriptor (epoll_ctl) for every async_wait, but not for a
   // read, which it tries at once only when the last one did not empty the socket. One syscall
   // less per request; 512 bytes more per connection. Longer requests go on in read().
+  // The Unix socket: Asio's reads cannot take the sender's credentials, so that read is a
+  // recvmsg with ancillary data run by Asio's reactor like async_read_some (recvmsg_op.hpp).
+  // Lingering drops bytes: a plain read.
   void wait(const ConnPtr& c) {
+    if constexpr (kSenders) {
+      if (!c->lingering) {
+        c->wait_iov = iovec{c->wait_buf.data(), c->wait_buf.size()};
+        c->wait_msg = msghdr{};
+        c->wait_msg.msg_iov = &c->wait_iov;
+        c->wait_msg.msg_iovlen = 1;
+        c->wait_msg.msg_control = c->control.data();
+        recvmsg_op::async_recvmsg(
+            io_, c->sock, &c->wait_msg, c->control.size(),
+            [c](boost::system::error_code ec, std::size_t n) {
+              Listener& l = *c->owner;
+              if (ec) return l.finish(*c);  // end of stream, reset, closed by a deadline
+              if (l.take_sender(*c, c->wait_msg)) return l.refuse_other_sender(c);
+              if (l.consume(c, std::string_view(c->wait_buf.data(), n), n < c->wait_buf.size()))
+                l.read(c);
+            });
+        return;
+      }
+    }
     c->sock.async_read_some(
         asio::buffer(c->wait_buf), [c](boost::system::error_code ec, std::size_t n) {
           Listener& l = *c->owner;
@@ -497,6 +641,7 @@ class Listener final : public HttpListener, public std::enable_shared_from_this<
   std::string wbuf_;                    // every answer is serialized into this
   std::size_t open_ = 0;
   std::size_t refusing_ = 0;
+  bool pass_pidfd_ = false;  // the Unix socket: SO_PASSPIDFD took (Linux 6.5+)
   std::size_t refused_ = 0;  // connections turned away at max_connections (for the log)
   bool stopping_ = false;
 };

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,11 @@ struct PeerIdentity {
   // executable, read on first need (peer_access.h: an audit record or allow.executables).
   int socket_fd = -1;
   mutable std::optional<PeerProcess> process;
+  // On the Unix socket, once a request came: `pid` is the process that sent the current request
+  // (not the one that connected; request_sender.h), and this its pidfd where the kernel gave one.
+  bool sender_known = false;
+  std::shared_ptr<const int> sender_pidfd;
+  bool sender_pidfd_by_pid = false;  // opened by the daemon for the pid (not the kernel's)
 };
 
 // Reads SO_PEERCRED and SO_PEERGROUPS of a connected AF_UNIX socket: the peer's uid, gid and

@@ -36,27 +36,6 @@ std::string read_small_file(const std::string& path) {
   return out;
 }
 
-// 0: alive; ESRCH: exited (reaped or zombie both count: its /proc entry is no longer trustworthy
-// once reaped, and a zombie has no executable); other errno: could not ask.
-int pidfd_liveness(int pidfd) {
-#ifdef SYS_pidfd_send_signal
-  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return 0;
-  // EPERM: not ours to signal (another uid, no CAP_KILL: every other user's process under the
-  // shipped unit), but the kernel checks permission only after finding the process alive.
-  if (errno == EPERM) return 0;
-  return errno;
-#else
-  (void)pidfd;
-  return ENOSYS;
-#endif
-}
-
-FileKey key_of(const struct stat& st) {
-  return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-                 static_cast<std::int64_t>(st.st_size),
-                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
-}
-
 PeerProcess unknown(pid_t pid, bool pidfd, std::string why) {
   PeerProcess p;
   p.pid = pid;
@@ -91,7 +70,7 @@ PeerProcess read_exe(pid_t pid, bool pidfd, const ProcessProbe& probe) {
   p.pid = pid;
   p.pidfd = pidfd;
   p.exe = path;
-  p.file = key_of(running);
+  p.file = file_key(running);
   struct stat named {};
   if (path.empty() || path.front() != '/' || ::stat(path.c_str(), &named) != 0 ||
       named.st_dev != running.st_dev || named.st_ino != running.st_ino) {
@@ -106,6 +85,26 @@ PeerProcess read_exe(pid_t pid, bool pidfd, const ProcessProbe& probe) {
 }
 
 }  // namespace
+
+int pidfd_liveness(int pidfd) {
+#ifdef SYS_pidfd_send_signal
+  if (::syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return 0;
+  // EPERM: not ours to signal (another uid, no CAP_KILL: every other user's process under the
+  // shipped unit), but the kernel checks permission only after finding the process alive.
+  if (errno == EPERM) return 0;
+  return errno;
+#else
+  (void)pidfd;
+  return ENOSYS;
+#endif
+}
+
+FileKey file_key(const struct stat& st) {
+  return FileKey{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+                 static_cast<std::int64_t>(st.st_size),
+                 static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                 static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec};
+}
 
 int peer_pidfd(int sock) {
   int pidfd = -1;
@@ -156,6 +155,22 @@ PeerProcess identify_process(int pidfd, pid_t pid, const ProcessProbe& probe) {
                    "the daemon cannot see /proc/" + std::to_string(named) +
                        " (ProtectProc=invisible or hidepid= hides other users' processes)");
   return p;
+}
+
+PeerProcess identify_pid(pid_t pid, const ProcessProbe& probe) {
+  if (pid <= 0) return unknown(0, false, "the sender's pid is unknown");
+#ifdef SYS_pidfd_open
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0 && errno == ESRCH)
+    return unknown(pid, false, "process " + std::to_string(pid) + " has exited");
+  if (pidfd >= 0) {
+    PeerProcess p = identify_process(pidfd, pid, probe);
+    ::close(pidfd);
+    p.pidfd = false;  // opened by pid: not the kernel's word for the sender
+    return p;
+  }
+#endif
+  return identify_process(-1, pid, probe);
 }
 
 PeerProcess identify_peer_process(int sock, pid_t fallback_pid) {

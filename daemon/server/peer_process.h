@@ -9,6 +9,7 @@
 // exit and its pid be reused between connect() and our read; that race remains (documented).
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -18,15 +19,20 @@
 namespace dbx {
 
 // The identity of a file's content as far as a hash cache cares: same key, same bytes (unless
-// someone rewrote it in place keeping size and mtime, which needs root or the file's owner).
+// only root can rewrite it keeping size, mtime and ctime).
 struct FileKey {
   std::uint64_t device = 0;
   std::uint64_t inode = 0;
   std::int64_t size = -1;
   std::int64_t mtime_ns = 0;
+  // The owner can set mtime back after patching the file in place; not ctime (any change sets it).
+  std::int64_t ctime_ns = 0;
   bool operator==(const FileKey&) const = default;
   auto operator<=>(const FileKey&) const = default;
 };
+
+// The key of the file `st` describes.
+FileKey file_key(const struct stat& st);
 
 struct PeerProcess {
   pid_t pid = 0;       // as this daemon's pid namespace sees it; 0 when unknown
@@ -56,8 +62,19 @@ int peer_pidfd(int sock);
 // this daemon cannot see; -1 it has exited; -2 the fdinfo could not be read.
 pid_t pidfd_pid(int pidfd, const ProcessProbe& probe = {});
 
+// Whether the process `pidfd` names lives: 0 alive; ESRCH exited (reaped or zombie both count: its
+// /proc entry is no longer trustworthy once reaped, and a zombie has no executable); another
+// errno: could not ask.
+int pidfd_liveness(int pidfd);
+
 // Identifies the process `pidfd` names (pidfd >= 0), else the process `pid` (racy, see above).
 PeerProcess identify_process(int pidfd, pid_t pid, const ProcessProbe& probe = {});
+
+// Identifies process `pid` when there is no pidfd from the kernel for it (SO_PASSCRED's pid on a
+// kernel before 6.5): a pidfd opened for the pid (pidfd_open, Linux 5.3+) gives the reuse check
+// above for the time of the read; the pid may still have changed hands between the send and the
+// open (docs/SECURITY.md). Without pidfd_open, identify_process(-1, pid).
+PeerProcess identify_pid(pid_t pid, const ProcessProbe& probe = {});
 
 // The executable of the peer of `sock`: SO_PEERPIDFD when the kernel has it, else `fallback_pid`
 // (the SO_PEERCRED pid).

@@ -13,12 +13,17 @@
 
 namespace dbx {
 
+struct RequestSender;
+
 struct InboundRequest {
   std::string_view method;
   std::string_view target;        // path and query, as sent
   std::string_view header_block;  // the header lines, each ending in CRLF (validated)
   std::string_view body;
   bool keep_alive = true;  // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with keep-alive
+  // Set by the Unix socket's listener: the process that sent every byte of this request
+  // (request_sender.h); null on the loopback TCP ports and from the parser.
+  const RequestSender* sender = nullptr;
 
   // The first header of that name (case-insensitive), its value without surrounding blanks.
   std::optional<std::string_view> header(std::string_view name) const;

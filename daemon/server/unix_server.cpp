@@ -12,6 +12,8 @@
 #include "daemon/server/http_listener.h"
 #include "daemon/server/identity_resolver.h"
 #include "daemon/server/peer.h"
+#include "daemon/server/peer_access.h"
+#include "daemon/server/request_sender.h"
 
 namespace dbx {
 
@@ -36,6 +38,7 @@ struct Session {
     std::string session;
     std::string body;
     std::function<void(ApiResponse)> done;
+    std::optional<RequestSender> sender;  // who sent it (noted again once the identity is filled)
   };
   std::optional<Parked> parked;
 };
@@ -52,6 +55,7 @@ void complete_identity(const std::shared_ptr<Session>& s, IdentityResolver& iden
     if (!s->parked) return;
     Session::Parked r = std::move(*s->parked);
     s->parked.reset();
+    if (r.sender) note_sender(s->peer, *r.sender);
     router.handle(ApiRequest{r.method, r.target, r.session, r.body}, s->peer, std::move(r.done));
   });
 }
@@ -101,10 +105,14 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
               if (!s.resolving && s.peer.names_generation != identities.generation() &&
                   !identities.fill(s.peer))
                 complete_identity(session, identities, router);
+              // allow.executables and the audit record judge the process that sent this
+              // request, which need not be the one that connected (docs/SECURITY.md).
+              if (req.sender != nullptr) note_sender(s.peer, *req.sender);
               if (s.resolving) {
                 s.parked = Session::Parked{std::string(req.method), std::string(req.target),
                                            std::string(req.header(kSessionHeader).value_or("")),
-                                           std::string(req.body), std::move(done)};
+                                           std::string(req.body), std::move(done), std::nullopt};
+                if (req.sender != nullptr) s.parked->sender = *req.sender;
                 return;
               }
               router.handle(ApiRequest{req.method, req.target,

@@ -65,7 +65,7 @@ AccessDecision Workspace::authorize(const PeerIdentity& peer) const {
   if (!allow) return {true, "no allow list: whoever may open the socket"};
   const AccessDecision identity = identity_allowed(allow, peer);
   if (!identity || allow->executables.empty()) return identity;
-  // The connecting program (read once per connection through its pidfd; docs/AUDIT.md).
+  // The program that sent the request (read once per sender per connection; docs/AUDIT.md).
   if (!check_executables(allow->executables, peer_process(peer), exe_hash_cache()).allowed)
     return {false, "not a program in allow.executables"};
   return identity;

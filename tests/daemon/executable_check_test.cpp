@@ -37,8 +37,7 @@ class ExecutableCheck : public ::testing::Test {
     PeerProcess p;
     p.pid = 1234;
     p.exe = path;
-    p.file = FileKey{st.st_dev, st.st_ino, st.st_size,
-                     st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+    p.file = file_key(st);
     return p;
   }
 
@@ -128,6 +127,31 @@ TEST_F(ExecutableCheck, ReplacedFileIsHashedAgain) {
   write(program_, "abd");  // new content, new size/mtime: a new key
   const auto v = check_executables({{program_, kAbc}}, running(program_), hashes_);
   EXPECT_FALSE(v.allowed);
+  EXPECT_EQ(hashes_.files_hashed(), 2u);
+}
+
+// The file's owner patches the program in place (same inode, same size) and sets its mtime back:
+// ctime, which no one can set back, is in the cache key, so the old hash is not believed.
+TEST_F(ExecutableCheck, PatchedInPlaceWithMtimeRestoredIsHashedAgain) {
+  const PeerProcess before = running(program_);
+  EXPECT_TRUE(check_executables({{program_, kAbc}}, before, hashes_).allowed);
+  struct stat st {};
+  ASSERT_EQ(::stat(program_.c_str(), &st), 0);
+  ::usleep(20 * 1000);  // past the coarsest timestamp granularity, so that ctime moves
+  const int fd = ::open(program_.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "abd", 3, 0), 3);
+  ::close(fd);
+  const struct timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, program_.c_str(), times, 0), 0);
+  const PeerProcess after = running(program_);
+  ASSERT_EQ(after.file.inode, before.file.inode);
+  ASSERT_EQ(after.file.size, before.file.size);
+  ASSERT_EQ(after.file.mtime_ns, before.file.mtime_ns);  // the owner's restore worked
+  ASSERT_NE(after.file.ctime_ns, before.file.ctime_ns);
+  const auto v = check_executables({{program_, kAbc}}, after, hashes_);
+  EXPECT_FALSE(v.allowed);
+  EXPECT_NE(v.reason.find("does not have the sha256"), std::string::npos) << v.reason;
   EXPECT_EQ(hashes_.files_hashed(), 2u);
 }
 

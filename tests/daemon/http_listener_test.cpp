@@ -4,15 +4,19 @@
 // block, a wall-clock step that must close nothing, the connection cap and a graceful stop.
 #include "daemon/server/http_listener.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "daemon/server/request_sender.h"
 #include "tests/daemon/fake_runtime.h"
 
 namespace dbx {
@@ -38,6 +42,7 @@ class Listening : public ::testing::Test {
           return HttpListener::Admission{
               [this](const InboundRequest& req, std::function<void(ApiResponse)> done) {
                 seen_.emplace_back(req.target);
+                senders_.push_back(req.sender != nullptr ? req.sender->pid : -1);
                 ApiResponse r{200, body_.empty() ? std::string(req.target) : body_, "text/plain"};
                 if (answer_later_) {
                   held_.push_back([done = std::move(done), r]() mutable { done(std::move(r)); });
@@ -121,11 +126,115 @@ class Listening : public ::testing::Test {
   std::shared_ptr<HttpListener> listener_;
   std::vector<int> clients_;
   std::vector<std::string> seen_;
+  std::vector<pid_t> senders_;  // per request: the sender's pid the listener gave (-1: none)
   std::vector<std::function<void()>> held_;
   bool answer_later_ = false;
   std::string body_;  // empty: answer the request's target
   int server_sndbuf_ = 0;
 };
+
+// Sends `bytes` on `fd` from a child process, which exits after; returns its pid.
+pid_t send_from_child(int fd, std::string_view bytes) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const bool sent =
+        ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+    ::_exit(sent ? 0 : 1);
+  }
+  int status = -1;
+  ::waitpid(pid, &status, 0);
+  EXPECT_EQ(status, 0);
+  return pid;
+}
+
+std::size_t open_fds() {
+  std::size_t n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (d != nullptr && ::readdir(d) != nullptr) ++n;
+  if (d != nullptr) ::closedir(d);
+  return n;
+}
+
+// Each request carries the process that sent its bytes, not the one that made the connection.
+TEST_F(Listening, GivesEachRequestItsSendersPid) {
+  const int fd = connect();
+  send(fd, "GET /mine HTTP/1.1\r\nHost: x\r\n\r\n");
+  const pid_t child = send_from_child(fd, "GET /child HTTP/1.1\r\nHost: x\r\n\r\n");
+  pump();
+  EXPECT_EQ(answers(receive(fd)), 2u);
+  ASSERT_EQ(senders_.size(), 2u);
+  EXPECT_EQ(senders_[0], ::getpid());
+  EXPECT_EQ(senders_[1], child);
+}
+
+TEST_F(Listening, ServesARequestSplitOverTwoReadsFromOneSender) {
+  const int fd = connect();
+  send(fd, "GET /split HTTP/1.1\r\nHo");
+  send(fd, "st: x\r\n\r\n");
+  EXPECT_NE(receive(fd).find("200 OK"), std::string::npos);
+  ASSERT_EQ(senders_.size(), 1u);
+  EXPECT_EQ(senders_[0], ::getpid());
+}
+
+// One process begins a request, another finishes it: no one's request; 400 and close.
+TEST_F(Listening, RefusesARequestWhoseBytesCameFromTwoSenders) {
+  const int fd = connect();
+  send(fd, "GET /split HTTP/1.1\r\nHo");
+  send_from_child(fd, "st: x\r\n\r\n");
+  pump();
+  const std::string got = receive(fd);
+  EXPECT_NE(got.find("400 Bad Request"), std::string::npos) << got;
+  EXPECT_NE(got.find("more than one process"), std::string::npos) << got;
+  EXPECT_TRUE(seen_.empty());
+  EXPECT_TRUE(closed(fd));
+}
+
+// The pidfds the kernel attaches to every read are closed or kept once per sender: none leaks.
+TEST_F(Listening, LeaksNoDescriptorOverManyRequestsAndConnections) {
+  connect();  // the listener made, its first connection open
+  const std::size_t before = open_fds();
+  for (int i = 0; i < 50; ++i) {
+    const int fd = connect();
+    for (int j = 0; j < 10; ++j) send(fd, "GET /n HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_from_child(fd, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(answers(receive(fd)), 11u);
+    ::close(fd);
+    clients_.pop_back();
+    pump();
+  }
+  EXPECT_EQ(seen_.size(), 550u);
+  EXPECT_EQ(listener_->connections(), 1u);
+  EXPECT_EQ(open_fds(), before);
+}
+
+// Descriptors a client passes along with its bytes (SCM_RIGHTS) are closed, not collected.
+TEST_F(Listening, ClosesDescriptorsAClientPassesWithItsRequest) {
+  const int fd = connect();
+  // A first request without descriptors: the listener keeps the sender's pidfd from then on.
+  send(fd, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(answers(receive(fd)), 1u);
+  const std::size_t before = open_fds();
+  for (int i = 0; i < 20; ++i) {
+    char request[] = "GET /r HTTP/1.1\r\nHost: x\r\n\r\n";
+    iovec iov{request, sizeof request - 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* h = CMSG_FIRSTHDR(&msg);
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = SCM_RIGHTS;
+    h->cmsg_len = CMSG_LEN(sizeof(int));
+    const int passed = STDERR_FILENO;
+    std::memcpy(CMSG_DATA(h), &passed, sizeof passed);
+    ASSERT_EQ(::sendmsg(fd, &msg, MSG_NOSIGNAL), static_cast<ssize_t>(iov.iov_len));
+    pump();
+  }
+  EXPECT_EQ(answers(receive(fd)), 20u);
+  EXPECT_EQ(open_fds(), before);
+}
 
 TEST_F(Listening, ServesARequestThatArrivesInPieces) {
   const int c = connect();

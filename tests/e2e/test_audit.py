@@ -256,6 +256,67 @@ class ExecutablesTest(AuditTestCase):
         self.assert_no_token_in_file()
 
 
+# The attack of issue 21 part 2: a disallowed program (python) connects, forks a child that keeps
+# the socket, and execs an allowed program; the child, still python, sends the request. Prints the
+# status, the sender's pid and the connecting pid (which then runs the allowed program).
+FORK_EXEC_CLIENT = r"""
+import os, socket, sys
+sock_path, target, allowed = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sock_path)
+r, w = os.pipe()  # not inheritable: closed when the parent's exec completes
+parent = os.getpid()
+if os.fork() == 0:
+    os.close(w)
+    os.read(r, 1)  # EOF: the connecting process now runs the allowed program
+    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+               % target).encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    print(data.split(b" ")[1].decode(), os.getpid(), parent, flush=True)
+    os._exit(0)
+os.close(r)
+os.execv(allowed, [allowed, "30"])
+"""
+
+
+class SenderTest(AuditTestCase):
+    """allow.executables and the audit record judge the process that sent the request, not the
+    one that connected (issue 21 part 2, docs/SECURITY.md)."""
+
+    def test_connect_fork_exec_allowed_program_child_sends(self):
+        if not os.access(SYSTEM_PYTHON, os.X_OK):
+            self.skipTest(f"no {SYSTEM_PYTHON} for the attacking client")
+        sleep = os.path.realpath("/usr/bin/sleep")
+        d = self.start({"jobs": self.workspace(
+            allow={"users": ["nobody"], "executables": [sleep]})})
+        p = subprocess.Popen([SYSTEM_PYTHON, "-c", FORK_EXEC_CLIENT, d.socket,
+                              "/v1/workspaces/jobs/aad", sleep],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=as_nobody)
+        try:
+            line = ""
+            for line in p.stdout:  # the child prints; the parent (now sleep) never does
+                break
+            status, sender, connector = line.split()
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            p.stderr.close()
+        self.assertNotEqual(sender, connector)
+        recs = self.records(1)
+        rec = [x for x in recs if x["workspace"] == "jobs"][-1]
+        self.assertEqual(status, "403", rec)
+        self.assertEqual(rec["outcome"], "denied")
+        self.assertEqual(rec["exe"], os.path.realpath(SYSTEM_PYTHON))
+        self.assertEqual(rec["pid"], int(sender))
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()

@@ -89,8 +89,7 @@ TEST_F(ExecutableCheck, Sha256AloneMatchesTheContentUnderAnyPath) {
   PeerProcess self;
   self.pid = ::getpid();
   self.exe = "/var/lib/containers/overlay/abc/usr/bin/job";  // the container's view
-  self.file = FileKey{st.st_dev, st.st_ino, st.st_size,
-                      st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec};
+  self.file = file_key(st);
   const int fd = ::open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   const auto mine = sha256_of_fd(fd);

@@ -12,6 +12,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <span>
+
+#include "common/encoding.h"
 
 namespace dbx::cli {
 
@@ -54,12 +57,8 @@ Expected<std::string> random_secret() {
     }
     got += static_cast<std::size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
+  std::string out = hex(std::span<const unsigned char>(bytes, sizeof bytes));
+  explicit_bzero(bytes, sizeof bytes);
   return out;
 }
 

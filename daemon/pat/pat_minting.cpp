@@ -1,12 +1,12 @@
 // PatManager, minting: MintFsm's actions carried out — the room-making deletes, authenticate, the
 // write-ahead intent, token/create, recording the PAT and answering the waiters. What the answers
 // mean is the machine's (pat_mint_fsm.h). See pat_manager.h.
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 
 #include "common/duration.h"
+#include "common/encoding.h"
 #include "daemon/pat/pat_manager.h"
 
 namespace dbx {
@@ -15,15 +15,7 @@ namespace {
 // 128 random bits as 32 lowercase hex digits: unique per mint, so a token/list entry can be matched
 // to exactly one ledger intent. nullopt if the system has no randomness to give.
 std::optional<std::string> new_nonce() {
-  unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) return std::nullopt;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  return out;
+  return random_hex(16);
 }
 
 std::string unix_text(TimePoint t) {

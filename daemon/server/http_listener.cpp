@@ -36,6 +36,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "daemon/server/http_status.h"
 #include "daemon/server/recvmsg_op.hpp"
 #include "daemon/server/request_sender.h"
 
@@ -66,43 +67,6 @@ void serialize_response(const ApiResponse& r, bool keep_alive, std::string& out)
   end = std::to_chars(number, number + sizeof number, r.body.size()).ptr;
   out.append("\r\nContent-Length: ").append(number, end).append("\r\n\r\n");
   out.append(r.body);
-}
-
-std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Payload Too Large";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    default:
-      return "Unknown";
-  }
 }
 
 }  // namespace http_listener

@@ -34,8 +34,6 @@ namespace http_listener {
 // views are valid only during the call: copy what a later answer needs.
 using Dispatch = std::function<void(const InboundRequest&, std::function<void(ApiResponse)>)>;
 
-std::string_view reason_phrase(int status);
-
 // The answer as HTTP/1.1 bytes, into `out` (reused, so no allocation once it is large enough).
 void serialize_response(const ApiResponse& r, bool keep_alive, std::string& out);
 

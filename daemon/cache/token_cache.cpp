@@ -114,7 +114,8 @@ void TokenCache::on_fetched(Result<AccessToken> result) {
 void TokenCache::schedule_next(TimePoint at) {
   if (timer_) timer_->cancel();
   const TimePoint now = runtime_.now();
-  // Rounded up: a timer that fires before `at` (a Retry-After, a refresh time) would come too early.
+  // Rounded up: a timer that fires before `at` (a Retry-After, a refresh time) would come too
+  // early.
   const Millis delay = at > now ? std::chrono::ceil<Millis>(at - now) : Millis(0);
   std::weak_ptr<int> alive = alive_;
   timer_ = runtime_.after(delay, [this, alive] {

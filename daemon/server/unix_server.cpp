@@ -109,10 +109,14 @@ UnixServer::UnixServer(boost::asio::io_context& io, Runtime& runtime, Router& ro
               // request, which need not be the one that connected (docs/SECURITY.md).
               if (req.sender != nullptr) note_sender(s.peer, *req.sender);
               if (s.resolving) {
-                s.parked = Session::Parked{std::string(req.method), std::string(req.target),
+                s.parked = Session::Parked{std::string(req.method),
+                                           std::string(req.target),
                                            std::string(req.header(kSessionHeader).value_or("")),
-                                           std::string(req.body), std::move(done), std::nullopt};
-                if (req.sender != nullptr) s.parked->sender = *req.sender;
+                                           std::string(req.body),
+                                           std::move(done),
+                                           req.sender != nullptr
+                                               ? std::optional<RequestSender>(*req.sender)
+                                               : std::nullopt};
                 return;
               }
               router.handle(ApiRequest{req.method, req.target,

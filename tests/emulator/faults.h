@@ -32,9 +32,9 @@ enum class Endpoint {
 };
 inline constexpr std::size_t kEndpointCount = 12;
 inline constexpr std::array<std::string_view, kEndpointCount> kEndpointNames = {
-    "aad",           "imds",           "arm",        "token_create", "token_list", "token_delete",
-    "clusters_list", "oidc_discovery", "oidc_token", "scim_me",      "github_oidc",
-    "azure_devops_oidc"};
+    "aad",        "imds",         "arm",           "token_create",
+    "token_list", "token_delete", "clusters_list", "oidc_discovery",
+    "oidc_token", "scim_me",      "github_oidc",   "azure_devops_oidc"};
 
 std::string_view endpoint_name(Endpoint e);
 std::optional<Endpoint> endpoint_from_name(std::string_view name);
